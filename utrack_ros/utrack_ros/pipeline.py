@@ -1,0 +1,326 @@
+"""Image in, tracks out: letterbox -> JointDetector -> decode -> OUTracker (DESIGN §1).
+
+The ROS node, the bag tools and ``utrack track`` all drive this one class, frame by frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from utrack_ros.model import ModelConfig, build_model, decode
+from utrack_ros.preprocess import Letterbox, normalize_image
+from utrack_ros.resources import default_weights_path
+from utrack_ros.tracking import OUTracker, Track, TrackerConfig
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Detections:
+    """The detector's output for one frame, in frame pixels."""
+
+    boxes: np.ndarray  # float [k, 4] x1, y1, x2, y2
+    scores: np.ndarray  # float [k]
+    embeddings: np.ndarray | None  # float32 [k, D], L2-normalised; None without Re-ID head
+
+
+@dataclass
+class FrameResult:
+    """What :meth:`TrackingPipeline.step` returns for one frame."""
+
+    tracks: list[Track]
+    detections: Detections
+    occlusion_centers: np.ndarray  # float [m, 2] frame pixels
+    occlusion_scores: np.ndarray  # float [m]
+    timestamp: float | None = None
+    model_time_s: float = 0.0
+    total_time_s: float = 0.0
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cuda"`` when available, else CPU with a logged warning; ``"cpu"`` as is."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        LOGGER.warning("device %s requested but CUDA is not available: running on CPU", device)
+        return torch.device("cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return dev
+
+
+def public_detection_filter(
+    boxes: np.ndarray,
+    public_boxes: np.ndarray,
+    track_boxes: np.ndarray,
+    iou_threshold: float = 0.5,
+) -> np.ndarray:
+    """MOTChallenge public-detection setting (CenterTrack/FairMOT practice, paper §4.4).
+
+    A model detection is kept when it overlaps a given public detection (IoU ≥
+    ``iou_threshold``) or continues an existing track (IoU ≥ ``iou_threshold`` with a track's
+    last box): new tracks can only start from public detections. Returns a bool mask [k].
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    keep = np.zeros(len(boxes), dtype=bool)
+    for ref in (public_boxes, track_boxes):
+        ref = np.asarray(ref, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) and len(ref):
+            keep |= box_iou(boxes, ref).max(axis=1) >= iou_threshold
+    return keep
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes ``a`` [n, 4] and ``b`` [m, 4] -> [n, m]."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+@dataclass
+class PipelineConfig:
+    """Inference settings of :class:`TrackingPipeline` (the tracker has its own config).
+
+    Attributes:
+        input_size: model input (height, width), multiples of 32; the frame is letterboxed.
+        det_threshold: detections below this heatmap score are not passed to the tracker.
+        occ_threshold: occlusion centres below this score are dropped (DESIGN §4: 0.1).
+        max_objects: top-K centres decoded per frame.
+        max_occlusions: top-K occlusion centres decoded per frame.
+        frame_rate: nominal camera rate (Hz) for the tracker's time step and buffer.
+        half: fp16 inference on CUDA (ignored on CPU).
+        min_box_area: detections smaller than this (frame px²) are dropped.
+    """
+
+    input_size: tuple[int, int] = (384, 512)
+    det_threshold: float = 0.4
+    occ_threshold: float = 0.1
+    max_objects: int = 500
+    max_occlusions: int = 100
+    frame_rate: float = 30.0
+    half: bool = False
+    min_box_area: float = 0.0
+
+    def __post_init__(self) -> None:
+        h, w = (int(v) for v in self.input_size)
+        if h <= 0 or w <= 0 or h % 32 or w % 32:
+            raise ValueError(f"input_size must be positive multiples of 32, got {self.input_size}")
+        self.input_size = (h, w)
+        for name in ("det_threshold", "occ_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.max_objects < 1 or self.max_occlusions < 0:
+            raise ValueError("max_objects must be ≥ 1 and max_occlusions ≥ 0")
+        if self.frame_rate <= 0:
+            raise ValueError(f"frame_rate must be positive, got {self.frame_rate}")
+        if self.min_box_area < 0:
+            raise ValueError(f"min_box_area must be ≥ 0, got {self.min_box_area}")
+
+
+class TrackingPipeline:
+    """Runs the OUTrack model and tracker on one frame at a time.
+
+    Args:
+        model: a :class:`~utrack_ros.model.JointDetector` (weights loaded).
+        config: inference settings.
+        tracker_config: the tracker's thresholds (defaults: DESIGN §4).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA falls back to CPU with a warning.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: PipelineConfig | None = None,
+        tracker_config: TrackerConfig | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.device = resolve_device(device)
+        self.half = bool(self.config.half and self.device.type == "cuda")
+        self.model = model.to(self.device).eval()
+        if self.half:
+            self.model = self.model.half()
+        self.tracker_config = tracker_config or TrackerConfig()
+        self.tracker = OUTracker(self.tracker_config, frame_rate=self.config.frame_rate)
+        self.model_time_s = 0.0
+        self._letterbox: Letterbox | None = None
+        self._last_tracks: list[Track] = []
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        **overrides: Any,
+    ) -> TrackingPipeline:
+        """Load a training checkpoint (``path=None``: the shipped default model).
+
+        ``overrides`` may name any :class:`PipelineConfig` field (``input_size``,
+        ``det_threshold``, ``frame_rate``, ...) or :class:`~utrack_ros.tracking.TrackerConfig`
+        field (``refind``, ``track_buffer``, ...); unknown names raise ``ValueError``.
+        """
+        path = Path(path) if path is not None else default_weights_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} not found")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:
+            raise ValueError(
+                f"{path} is not a utrack_ros checkpoint (a dict with 'model' and 'model_config')"
+            )
+        model_config = ModelConfig.from_dict(dict(checkpoint.get("model_config") or {}))
+        model_config = dataclasses.replace(model_config, pretrained=None)
+        model = build_model(model_config)
+        model.load_state_dict(checkpoint["model"])
+
+        pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)}
+        tracker_fields = {f.name for f in dataclasses.fields(TrackerConfig)}
+        unknown = set(overrides) - pipeline_fields - tracker_fields
+        if unknown:
+            raise ValueError(
+                f"unknown pipeline/tracker setting(s) {sorted(unknown)}; expected names of "
+                "PipelineConfig or TrackerConfig"
+            )
+        pipeline_kwargs: dict[str, Any] = {"input_size": tuple(model_config.input_size)}
+        pipeline_kwargs.update(dict(checkpoint.get("pipeline_config") or {}))
+        pipeline_kwargs.update({k: v for k, v in overrides.items() if k in pipeline_fields})
+        tracker_kwargs = dict(checkpoint.get("tracker_config") or {})
+        tracker_kwargs.update({k: v for k, v in overrides.items() if k in tracker_fields})
+        return cls(
+            model,
+            PipelineConfig(**pipeline_kwargs),
+            TrackerConfig(**tracker_kwargs),
+            device=device,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def reset(self) -> None:
+        """Forget every track; ids start again at 1."""
+        self.tracker.reset()
+        self._last_tracks = []
+
+    def _letterbox_for(self, frame_shape: tuple[int, int]) -> Letterbox:
+        lb = self._letterbox
+        if lb is None or lb.frame_size != frame_shape:
+            lb = Letterbox.fit(frame_shape, self.config.input_size)
+            self._letterbox = lb
+        return lb
+
+    @torch.inference_mode()
+    def detect(self, image_bgr: np.ndarray) -> tuple[Detections, np.ndarray, np.ndarray]:
+        """Run the model: detections and occlusion centres (scores) in frame pixels."""
+        image_bgr = validate_image(image_bgr)
+        lb = self._letterbox_for(image_bgr.shape[:2])
+        tensor = torch.from_numpy(normalize_image(lb.apply(image_bgr)))[None].to(self.device)
+        if self.half:
+            tensor = tensor.half()
+        start = time.perf_counter()
+        outputs = self.model(tensor)
+        decoded = decode(
+            {k: v.float() for k, v in outputs.items()},
+            max_objects=self.config.max_objects,
+            det_threshold=self.config.det_threshold,
+            occ_threshold=self.config.occ_threshold,
+            max_occlusions=self.config.max_occlusions,
+        )[0]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.model_time_s = time.perf_counter() - start
+
+        boxes = lb.boxes_to_frame(decoded.boxes)
+        fh, fw = image_bgr.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, fw)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, fh)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        keep = area > max(self.config.min_box_area, 0.0)
+        embeddings = decoded.embeddings[keep] if decoded.embeddings is not None else None
+        detections = Detections(boxes[keep], decoded.scores[keep].astype(np.float64), embeddings)
+        occ_centers = lb.points_to_frame(decoded.occ_centers)
+        return detections, occ_centers, decoded.occ_scores.astype(np.float64)
+
+    def step(
+        self,
+        image_bgr: np.ndarray,
+        timestamp: float | None = None,
+        public_detections: np.ndarray | None = None,
+    ) -> FrameResult:
+        """Detect and track one frame.
+
+        Args:
+            image_bgr: uint8 ``H x W x 3`` BGR frame.
+            timestamp: capture time in seconds (ROS header stamp); the tracker's Kalman
+                step uses the real elapsed time when given, the nominal frame rate otherwise.
+            public_detections: optional [n, 4] xyxy boxes (MOTChallenge public setting): new
+                tracks may only start from model detections overlapping one of these.
+        """
+        start = time.perf_counter()
+        detections, occ_centers, occ_scores = self.detect(image_bgr)
+        if public_detections is not None:
+            track_boxes = np.array([t.box_xyxy for t in self._last_tracks]).reshape(-1, 4)
+            keep = public_detection_filter(detections.boxes, public_detections, track_boxes)
+            detections = Detections(
+                detections.boxes[keep],
+                detections.scores[keep],
+                None if detections.embeddings is None else detections.embeddings[keep],
+            )
+        has_occlusion_head = bool(getattr(self.model, "has_occlusion", True))
+        tracks = self.tracker.update(
+            detections.boxes,
+            detections.scores,
+            embeddings=detections.embeddings,
+            occlusion_centers=occ_centers if has_occlusion_head else None,
+            timestamp=timestamp,
+        )
+        self._last_tracks = tracks
+        return FrameResult(
+            tracks=tracks,
+            detections=detections,
+            occlusion_centers=occ_centers,
+            occlusion_scores=occ_scores,
+            timestamp=timestamp,
+            model_time_s=self.model_time_s,
+            total_time_s=time.perf_counter() - start,
+        )
+
+
+def validate_image(image: Any) -> np.ndarray:
+    """A uint8 HxWx3 array, or a ``ValueError`` saying what was received instead."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"expected a numpy uint8 HxWx3 BGR image, got {type(image).__name__}")
+    if image.ndim == 2:
+        raise ValueError(
+            f"expected a 3-channel BGR image, got a single-channel {image.shape} array "
+            "(convert with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))"
+        )
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected dtype uint8, got {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    return image
+
+
+__all__ = [
+    "Detections",
+    "FrameResult",
+    "PipelineConfig",
+    "TrackingPipeline",
+    "box_iou",
+    "public_detection_filter",
+    "resolve_device",
+    "validate_image",
+]
