@@ -1,0 +1,10 @@
+"""Training targets (numpy only): CenterNet/FairMOT detection and OUTrack occlusion.
+
+``occlusion_centers`` implements Eq. (9); ``build_targets`` renders the detection
+heatmap/regression targets and the occlusion heatmap (Eq. 10) and offsets (Eq. 13).
+"""
+
+from .centernet import build_targets, draw_gaussian, gaussian_radius
+from .occlusion import occlusion_centers
+
+__all__ = ["build_targets", "draw_gaussian", "gaussian_radius", "occlusion_centers"]
