@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_data_spec(data: dict[str, Any], input_size: list[int]) -> dict[str, Any]:
+def resolve_data_spec(data: dict[str, Any], input_size: list[int], seed: int = 0
+                      ) -> dict[str, Any]:
     """The dataset spec with ``sample`` resolved to the shipped PETS09-S2L1 sequence."""
     spec = dict(data)
     spec["mot"] = [
@@ -60,6 +61,7 @@ def resolve_data_spec(data: dict[str, Any], input_size: list[int]) -> dict[str, 
         for entry in data.get("mot", [])
     ]
     spec["input_size"] = list(input_size)
+    spec.setdefault("seed", seed)
     return spec
 
 
@@ -92,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     utils.seed_everything(int(train_cfg["seed"]) + rank)
 
     # ---------------------------------------------------------------- data
-    dataset = build_training_dataset(resolve_data_spec(config["data"],
-                                                       config["model"]["input_size"]))
+    dataset = build_training_dataset(resolve_data_spec(
+        config["data"], config["model"]["input_size"], int(train_cfg["seed"])))
     sampler = utils.ResumableSampler(len(dataset), seed=int(train_cfg["seed"]), rank=rank,
                                      world=world)
     loader = torch.utils.data.DataLoader(
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     stopped = False
     while epoch < int(train_cfg["epochs"]) and not stopped:
         sampler.set_epoch(epoch, start_index=samples_done)
+        dataset.set_epoch(epoch)  # per-item randomness is keyed on (seed, epoch, index)
         epoch_start_step = step - samples_done // batch_size
 
         def on_step(current: int, _epoch: int = epoch, _start: int = epoch_start_step) -> bool:

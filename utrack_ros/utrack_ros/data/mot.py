@@ -27,6 +27,8 @@ import numpy as np
 PEDESTRIAN = 1
 #: Classes MOTChallenge treats as distractors: matched boxes of these are not false positives.
 DISTRACTOR_CLASSES = (2, 7, 8, 12)
+#: Reading a video forward by up to this many frames is cheaper than seeking (~50-100 ms).
+MAX_GRAB_FORWARD = 32
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,16 @@ class MOTSequence:
             if image is None:
                 raise FileNotFoundError(f"cannot read frame image {path}")
             return image
-        if self._capture is None or index != self._next_video_frame:
-            if self._capture is None:
-                self._capture = cv2.VideoCapture(str(self._video_path))
-                if not self._capture.isOpened():
-                    raise OSError(f"cannot open video {self._video_path}")
+        if self._capture is None:
+            self._capture = cv2.VideoCapture(str(self._video_path))
+            if not self._capture.isOpened():
+                raise OSError(f"cannot open video {self._video_path}")
+            self._next_video_frame = 1
+        skip = index - self._next_video_frame
+        if 0 < skip <= MAX_GRAB_FORWARD:  # decoding a few frames is cheaper than a seek
+            for _ in range(skip):
+                self._capture.grab()
+        elif skip != 0:
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, index - 1)
         ok, image = self._capture.read()
         if not ok:
