@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         def on_step(current: int, _epoch: int = epoch, _start: int = epoch_start_step) -> bool:
             nonlocal step
             step = current
-            timed_out = deadline.expired()
+            max_steps = train_cfg["max_steps"]
+            timed_out = deadline.expired() or (max_steps is not None and current >= max_steps)
             if main_process and (current % int(train_cfg["save_every"]) == 0 or timed_out):
                 utils.save_checkpoint(state(_epoch, (current - _start) * batch_size),
                                       out_dir / "last.pt")
@@ -200,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             scaler=scaler, logger=logger, log_every=int(train_cfg["log_every"]),
             grad_clip=train_cfg["grad_clip"], on_step=on_step)
         if stopped:
-            LOGGER.info("time budget of %s min reached at step %d: checkpoint saved",
-                        train_cfg["max_minutes"], step)
+            LOGGER.info("budget (max_minutes %s, max_steps %s) reached at step %d: "
+                        "checkpoint saved", train_cfg["max_minutes"], train_cfg["max_steps"], step)
             break
         epoch += 1
         samples_done = 0

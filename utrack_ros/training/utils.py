@@ -59,6 +59,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "log_every": 10,
         "save_every": 200,  # steps
         "max_minutes": None,  # stop (with a checkpoint) after this wall time
+        "max_steps": None,  # stop (with a checkpoint) after this many optimiser steps
         "out_dir": "runs/default",
         "device": "cuda",  # falls back to cpu
     },

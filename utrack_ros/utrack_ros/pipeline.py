@@ -101,7 +101,8 @@ class PipelineConfig:
         max_occlusions: top-K occlusion centres decoded per frame.
         frame_rate: nominal camera rate (Hz) for the tracker's time step and buffer.
         half: fp16 inference on CUDA (ignored on CPU).
-        min_box_area: detections smaller than this (frame px²) are dropped.
+
+    Small or oddly shaped boxes are filtered by the tracker (``TrackerConfig.min_box_area``).
     """
 
     input_size: tuple[int, int] = (384, 512)
@@ -111,7 +112,6 @@ class PipelineConfig:
     max_occlusions: int = 100
     frame_rate: float = 30.0
     half: bool = False
-    min_box_area: float = 0.0
 
     def __post_init__(self) -> None:
         h, w = (int(v) for v in self.input_size)
@@ -126,8 +126,6 @@ class PipelineConfig:
             raise ValueError("max_objects must be ≥ 1 and max_occlusions ≥ 0")
         if self.frame_rate <= 0:
             raise ValueError(f"frame_rate must be positive, got {self.frame_rate}")
-        if self.min_box_area < 0:
-            raise ValueError(f"min_box_area must be ≥ 0, got {self.min_box_area}")
 
 
 class TrackingPipeline:
@@ -245,7 +243,7 @@ class TrackingPipeline:
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, fw)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, fh)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        keep = area > max(self.config.min_box_area, 0.0)
+        keep = area > 0.0
         embeddings = decoded.embeddings[keep] if decoded.embeddings is not None else None
         detections = Detections(boxes[keep], decoded.scores[keep].astype(np.float64), embeddings)
         occ_centers = lb.points_to_frame(decoded.occ_centers)
