@@ -420,6 +420,18 @@ def test_counters_advance_by_elapsed_steps():
     assert out[1].age == 3
 
 
+def test_header_stamp_rounding_gives_the_same_tracks_as_exact_frame_times():
+    fps = 7.0
+    exact, stamped = OUTracker(frame_rate=fps), OUTracker(frame_rate=fps)
+    for t in range(12):
+        p = box(100.0 + 9 * t, 100.0)
+        stamp = (1_700_000_000_000_000_000 + round(t * 1e9 / fps)) / 1e9  # ROS ns stamps
+        a = step(exact, [p], timestamp=t / fps)
+        b = step(stamped, [p], timestamp=stamp)
+        assert a.keys() == b.keys() == {1}
+        assert a[1].box_xyxy.tolist() == b[1].box_xyxy.tolist()  # bit-identical
+
+
 def test_non_increasing_timestamp_warns_and_uses_nominal_step(caplog):
     tracker = OUTracker(frame_rate=10.0)
     p = box(0, 0)

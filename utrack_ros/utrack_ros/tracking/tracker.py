@@ -33,7 +33,9 @@ Units: frames are *nominal frame steps* of ``1 / frame_rate`` seconds. Without t
 every ``update`` is one step. With timestamps (seconds) a call ``(t - t_prev)`` after the
 previous one predicts ``dt = (t - t_prev) * frame_rate`` steps ahead (``F(dt)``, process
 noise scaled by ``dt``) and advances the frame counters (age, lost counter ``w``,
-``frames_since_detection``) by ``max(1, round(dt))``.
+``frames_since_detection``) by ``max(1, round(dt))``. A ``dt`` within
+``STEP_SNAP_TOLERANCE`` of a whole number of steps is taken as that whole number, so the
+nanosecond rounding of ROS header stamps gives the same tracks as exact frame times.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from utrack_ros.tracking.refind import occlusion_score_matrix, recover_box
 
 logger = logging.getLogger(__name__)
 
+#: |dt - round(dt)| below this (in nominal frame steps) is rounding noise of the timestamps.
+STEP_SNAP_TOLERANCE = 1e-4
 #: IoU distance under which a tracked and a lost track are duplicates (ByteTrack).
 DUPLICATE_IOU_DISTANCE = 0.15
 
@@ -593,7 +597,10 @@ class OUTracker:
             )
             return 1.0, 1
         dt = (t - last) * self.frame_rate
-        return dt, max(1, int(round(dt)))
+        steps = max(1, int(round(dt)))
+        if abs(dt - steps) < STEP_SNAP_TOLERANCE:
+            dt = float(steps)  # header stamps' ns rounding is not motion: whole steps stay whole
+        return dt, steps
 
     def _check_inputs(self, boxes, scores, embeddings, centers):
         boxes = _numeric(boxes, "boxes_xyxy")
