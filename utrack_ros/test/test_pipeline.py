@@ -15,7 +15,6 @@ from utrack_ros.model import ModelConfig, build_model
 from utrack_ros.pipeline import (
     PipelineConfig,
     TrackingPipeline,
-    box_iou,
     public_detection_filter,
     resolve_device,
 )
@@ -120,7 +119,6 @@ def test_public_detection_filter_by_hand():
     np.testing.assert_array_equal(public_detection_filter(boxes, public, np.zeros((0, 4)),
                                                           iou_threshold=0.95),
                                   [False, False, False])
-    np.testing.assert_allclose(box_iou(boxes[:1], public), [[100 / 110]])
 
 
 def test_bag_eval_equals_offline_tracking_with_the_real_pipeline(checkpoint, tmp_path):

@@ -20,6 +20,7 @@ from utrack_ros.model import ModelConfig, build_model, decode
 from utrack_ros.preprocess import Letterbox, normalize_image
 from utrack_ros.resources import default_weights_path
 from utrack_ros.tracking import OUTracker, Track, TrackerConfig
+from utrack_ros.tracking.matching import iou_matrix
 
 LOGGER = logging.getLogger(__name__)
 
@@ -74,19 +75,8 @@ def public_detection_filter(
     for ref in (public_boxes, track_boxes):
         ref = np.asarray(ref, dtype=np.float64).reshape(-1, 4)
         if len(boxes) and len(ref):
-            keep |= box_iou(boxes, ref).max(axis=1) >= iou_threshold
+            keep |= iou_matrix(boxes, ref).max(axis=1) >= iou_threshold
     return keep
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes ``a`` [n, 4] and ``b`` [m, 4] -> [n, m]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 @dataclass
@@ -317,7 +307,6 @@ __all__ = [
     "FrameResult",
     "PipelineConfig",
     "TrackingPipeline",
-    "box_iou",
     "public_detection_filter",
     "resolve_device",
     "validate_image",
