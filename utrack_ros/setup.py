@@ -48,7 +48,13 @@ setup(
     extras_require={
         # ONNX export and its check against PyTorch.
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "test": ["pytest>=7", "ruff>=0.5", "onnx>=1.15", "onnxruntime>=1.17"],
+        "test": [
+            "pytest>=7",
+            "ruff>=0.5",
+            "onnx>=1.15",
+            "onnxruntime>=1.17",
+            "colcon-common-extensions>=0.3",
+        ],
     },
     zip_safe=True,
     maintainer="utrack_ros developers",
@@ -56,7 +62,6 @@ setup(
     description="OUTrack people tracking for ROS 2: joint detector with unsupervised Re-ID "
     "and occlusion-centre refinding.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "utrack = utrack_ros.cli:main",
