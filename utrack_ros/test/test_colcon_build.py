@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_colcon_builds_and_installs_launch_config_entry_points(tmp_path):
-    colcon = shutil.which("colcon")
+    beside_python = Path(sys.executable).parent / "colcon"  # a venv's bin/ may not be on PATH
+    colcon = str(beside_python) if beside_python.is_file() else shutil.which("colcon")
     if colcon is None:
         pytest.skip("colcon not installed (pip install colcon-common-extensions)")
     ignore = shutil.ignore_patterns("*.egg-info", "__pycache__", "build", "install", "log")
