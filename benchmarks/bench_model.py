@@ -14,6 +14,7 @@ map, and peak memory. Ratios compare configurations measured in the same run.
     python benchmarks/bench_model.py                       # CPU (+ CUDA if available)
     python benchmarks/bench_model.py --iters 3 --min-time 1  # quicker
     python benchmarks/bench_model.py --device cpu --backbones mobilenetv2 --head-convs 64 256
+    python benchmarks/bench_model.py --variant centertrack   # OTrack_ct: + previous image/heatmap
 
 Never run by CI.
 """
@@ -108,9 +109,13 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     rss_base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     model = build_model(
         {"backbone": spec["backbone"], "input_size": spec["input_size"],
-         "head_conv": spec["head_conv"], "pretrained": None}
+         "head_conv": spec["head_conv"], "pretrained": None,
+         "variant": spec.get("variant", "fairmot")}
     ).eval().to(device)
     x = torch.randn(1, 3, *spec["input_size"], device=device)
+    inputs = [x]
+    if model.variant == "centertrack":  # previous image + previous-frame heatmap
+        inputs += [torch.randn_like(x), torch.rand(1, 1, *spec["input_size"], device=device)]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -119,9 +124,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     iters, warmup = spec["iters"], spec["warmup"]
     with torch.inference_mode():
         min_time = spec["min_time"]
-        total = _time(lambda: model(x), iters, warmup, sync, min_time)
-        body = _time(lambda: model.features(x), iters, warmup, sync, min_time)
-        feat = model.features(x)
+        total = _time(lambda: model(*inputs), iters, warmup, sync, min_time)
+        body = _time(lambda: model.features(*inputs), iters, warmup, sync, min_time)
+        feat = model.features(*inputs)
         heads = {
             name: min(_time(lambda head=head: head(feat), iters, max(1, warmup), sync))
             for name, head in model.heads.heads.items()
@@ -227,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbones", nargs="+", default=["mobilenetv2", "dla34"],
                         choices=["mobilenetv2", "dla34"])
     parser.add_argument("--head-convs", nargs="+", type=int, default=[64, 256])
+    parser.add_argument("--variant", choices=["fairmot", "centertrack"], default="fairmot",
+                        help="model variant (centertrack: OTrack_ct, 3 inputs, tracking head)")
     parser.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=None,
                         help="one size for all backbones (default: each backbone's default)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -257,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     print("reproduce: " + shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)]))
     print(f"torch {torch.__version__}, {args.threads} CPU threads, {_cpu_name()}, "
           f"{os.cpu_count()} cores; batch 1, inference_mode, random init, "
+          f"variant {args.variant}, "
           f">= {args.iters} timed iterations (and >= {args.min_time:g} s) after {args.warmup} "
           "warm-up; times are the best "
           "of the iterations (robust to other load on a shared CPU), 'med' the median")
@@ -273,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                     "backbone": bb, "head_conv": hc, "device": dev, "iters": args.iters,
                     "warmup": args.warmup, "threads": args.threads, "min_time": args.min_time,
                     "input_size": list(args.input_size or DEFAULT_SIZES[bb]),
+                    "variant": args.variant,
                 }
                 r = _run_spec(spec)
                 results.append(r)

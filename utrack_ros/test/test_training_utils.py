@@ -93,14 +93,16 @@ def test_shipped_configs_are_valid(path):
     (datasets that are not on this machine fail on their path, not on the spec)."""
     import train
 
-    from utrack_ros.data import build_training_dataset
+    from utrack_ros.data import build_centertrack_dataset, build_training_dataset
     from utrack_ros.model import ModelConfig
 
     config = utils.load_config(path)
-    ModelConfig.from_dict({**config["model"], "pretrained": None})
+    model_config = ModelConfig.from_dict({**config["model"], "pretrained": None})
     spec = train.resolve_data_spec(config["data"], config["model"]["input_size"])
+    build = (build_centertrack_dataset if model_config.variant == "centertrack"
+             else build_training_dataset)
     try:
-        dataset = build_training_dataset(spec)
+        dataset = build(spec)
     except FileNotFoundError as exc:
         assert "/data/" in str(exc)  # the documented dataset location
     else:

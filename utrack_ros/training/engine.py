@@ -1,4 +1,7 @@
-"""One training epoch: frame pairs -> JointDetector -> OUTrackLoss -> Adam step."""
+"""One training epoch: frame pairs -> JointDetector -> OUTrackLoss -> Adam step.
+
+The centertrack variant's batches also carry ``pre_images`` and ``pre_hms``, passed to
+the model as its extra inputs (its loss is ``CenterTrackLoss``)."""
 
 from __future__ import annotations
 
@@ -27,8 +30,12 @@ class TrainModule(nn.Module):
         self.loss = loss
 
     def forward(self, images: torch.Tensor, targets: Mapping[str, torch.Tensor],
-                negative: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        outputs = self.model(images)
+                negative: torch.Tensor, pre_images: torch.Tensor | None = None,
+                pre_hms: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        if pre_images is None and pre_hms is None:
+            outputs = self.model(images)
+        else:  # centertrack variant: previous image + previous-frame heatmap
+            outputs = self.model(images, pre_images, pre_hms)
         outputs = {k: v.float() for k, v in outputs.items()}  # losses in fp32 under AMP
         return self.loss(outputs, targets, negative)
 
@@ -73,7 +80,8 @@ def train_one_epoch(
     for batch in bar:
         batch = to_device(batch, device)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            total, terms = module(batch["images"], batch["targets"], batch["negative"])
+            extra = {k: batch[k] for k in ("pre_images", "pre_hms") if k in batch}
+            total, terms = module(batch["images"], batch["targets"], batch["negative"], **extra)
         if not torch.isfinite(total):
             raise FloatingPointError(f"non-finite loss at step {step}: {terms}")
         optimizer.zero_grad(set_to_none=True)
@@ -96,7 +104,8 @@ def train_one_epoch(
         if step % log_every == 0:
             lr = optimizer.param_groups[0]["lr"]
             logger.log(step, epoch, lr, {k: float(v) for k, v in terms.items()})
-        bar.set_postfix({k: f"{float(terms[k]):.3f}" for k in ("total", "hm", "id", "occ")
+        bar.set_postfix({k: f"{float(terms[k]):.3f}" for k in ("total", "hm", "id", "occ",
+                                                                "tracking")
                          if k in terms})
         if on_step(step):
             return step, {k: v / count for k, v in sums.items()}, True

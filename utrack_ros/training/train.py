@@ -10,6 +10,12 @@ Resume after a crash or kill (continues at the exact batch of the last checkpoin
     python utrack_ros/training/train.py --config CONFIG --resume auto
 
 Override any config value: ``--set train.lr=2e-4 --set loss.reid=supervised``.
+
+The CenterTrack-style variant (OTrack_ct, paper Table 5) trains with the same script:
+``--config utrack_ros/training/configs/pets09_centertrack_mobilenetv2.yaml`` or
+``--set model.variant=centertrack`` (previous/current frame samples from the same data
+spec, CenterTrack's heatmap disturbances ``data.pre_hm``, loss detection + 0.5 occlusion +
+``loss.tracking_weight`` x tracking offsets, no Re-ID).
 Outputs in ``train.out_dir``: ``last.pt`` (periodic, atomic), ``final.pt``, ``model.pt``
 (inference-only weights for ``utrack track --weights``), ``losses.csv``, ``config.yaml``.
 """
@@ -27,8 +33,13 @@ import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from utrack_ros.data import build_training_dataset, collate_pairs
-from utrack_ros.losses import OUTrackLoss
+from utrack_ros.data import (
+    build_centertrack_dataset,
+    build_training_dataset,
+    collate_centertrack,
+    collate_pairs,
+)
+from utrack_ros.losses import CenterTrackLoss, OUTrackLoss
 from utrack_ros.model import ModelConfig, build_model
 from utrack_ros.pipeline import resolve_device
 from utrack_ros.resources import sample_sequence_path
@@ -94,13 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     utils.seed_everything(int(train_cfg["seed"]) + rank)
 
     # ---------------------------------------------------------------- data
-    dataset = build_training_dataset(resolve_data_spec(
+    centertrack = ModelConfig.from_dict(config["model"]).variant == "centertrack"
+    build_dataset = build_centertrack_dataset if centertrack else build_training_dataset
+    dataset = build_dataset(resolve_data_spec(
         config["data"], config["model"]["input_size"], int(train_cfg["seed"])))
     sampler = utils.ResumableSampler(len(dataset), seed=int(train_cfg["seed"]), rank=rank,
                                      world=world)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=int(train_cfg["batch_size"]), sampler=sampler,
-        num_workers=int(train_cfg["workers"]), collate_fn=collate_pairs, drop_last=True,
+        num_workers=int(train_cfg["workers"]),
+        collate_fn=collate_centertrack if centertrack else collate_pairs, drop_last=True,
         pin_memory=device.type == "cuda", persistent_workers=False,
     )
     steps_per_epoch = len(sampler) // int(train_cfg["batch_size"])
@@ -112,19 +126,28 @@ def main(argv: list[str] | None = None) -> int:
     model_config = ModelConfig.from_dict(config["model"])
     model = build_model(model_config)
     loss_cfg = config["loss"]
-    loss = OUTrackLoss(
-        reid=loss_cfg["reid"],
-        num_ids=getattr(dataset, "num_ids", None),
-        id_dim=model_config.id_dim,
-        occlusion=model_config.occlusion,
-        occ_weight=float(loss_cfg["occ_weight"]),
-        wh_weight=float(loss_cfg["wh_weight"]),
-        margin=float(loss_cfg["margin"]),
-        placeholder=loss_cfg["placeholder"],
-        temperature=loss_cfg["temperature"],
-        terms=tuple(loss_cfg["terms"]),
-        uncertainty=bool(loss_cfg["uncertainty"]),
-    )
+    loss: torch.nn.Module
+    if model_config.variant == "centertrack":
+        loss = CenterTrackLoss(
+            occlusion=model_config.occlusion,
+            occ_weight=float(loss_cfg["occ_weight"]),
+            wh_weight=float(loss_cfg["wh_weight"]),
+            tracking_weight=float(loss_cfg.get("tracking_weight", 1.0)),
+        )
+    else:
+        loss = OUTrackLoss(
+            reid=loss_cfg["reid"],
+            num_ids=getattr(dataset, "num_ids", None),
+            id_dim=model_config.id_dim,
+            occlusion=model_config.occlusion,
+            occ_weight=float(loss_cfg["occ_weight"]),
+            wh_weight=float(loss_cfg["wh_weight"]),
+            margin=float(loss_cfg["margin"]),
+            placeholder=loss_cfg["placeholder"],
+            temperature=loss_cfg["temperature"],
+            terms=tuple(loss_cfg["terms"]),
+            uncertainty=bool(loss_cfg["uncertainty"]),
+        )
     module = engine.TrainModule(model, loss).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=float(train_cfg["lr"]),
                                  weight_decay=float(train_cfg["weight_decay"]))
@@ -155,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if world > 1 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
         train_module = DistributedDataParallel(
             module, device_ids=[local_rank] if device.type == "cuda" else None,
-            find_unused_parameters=loss_cfg["reid"] == "none")
+            find_unused_parameters=loss_cfg["reid"] == "none" and not centertrack)
 
     main_process = utils.is_main_process()
     if main_process:

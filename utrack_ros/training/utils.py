@@ -28,6 +28,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "id_dim": 256,
         "occlusion": True,
         "pretrained": "imagenet",
+        "variant": "fairmot",  # fairmot | centertrack (OTrack_ct)
     },
     "data": {
         "mot": [],
@@ -45,6 +46,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "occ_weight": 0.5,
         "wh_weight": 0.1,
         "uncertainty": True,
+        "tracking_weight": 1.0,  # centertrack variant: L1 of the tracking offsets
     },
     "train": {
         "epochs": 30,

@@ -1,6 +1,12 @@
 """Image in, tracks out: letterbox -> JointDetector -> decode -> OUTracker (DESIGN §1).
 
 The ROS node, the bag tools and ``utrack track`` all drive this one class, frame by frame.
+
+A ``variant="centertrack"`` model (OTrack_ct) runs with :class:`CenterTrackTracker`
+instead: the pipeline keeps the previous letterboxed input and renders the previous-frame
+heatmap from its last output tracks (score >= ``CenterTrackConfig.pre_thresh``, input
+pixels), feeds both to the model with the current image (CenterTrack's first frame: the
+current image and an empty heatmap), and passes the decoded tracking offsets to the tracker.
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ import torch
 from utrack_ros.model import ModelConfig, build_model, decode
 from utrack_ros.preprocess import Letterbox, normalize_image
 from utrack_ros.resources import default_weights_path
-from utrack_ros.tracking import OUTracker, Track, TrackerConfig
+from utrack_ros.targets import render_previous_heatmap
+from utrack_ros.tracking import (
+    CenterTrackConfig,
+    CenterTrackTracker,
+    OUTracker,
+    Track,
+    TrackerConfig,
+)
 from utrack_ros.tracking.matching import iou_matrix
 
 LOGGER = logging.getLogger(__name__)
@@ -32,6 +45,7 @@ class Detections:
     boxes: np.ndarray  # float [k, 4] x1, y1, x2, y2
     scores: np.ndarray  # float [k]
     embeddings: np.ndarray | None  # float32 [k, D], L2-normalised; None without Re-ID head
+    offsets: np.ndarray | None = None  # float [k, 2] tracking offsets (centertrack variant)
 
 
 @dataclass
@@ -124,15 +138,22 @@ class TrackingPipeline:
     Args:
         model: a :class:`~utrack_ros.model.JointDetector` (weights loaded).
         config: inference settings.
-        tracker_config: the tracker's thresholds (defaults: DESIGN §4).
+        tracker_config: the tracker's thresholds (defaults: DESIGN §4). For a centertrack
+            model a :class:`~utrack_ros.tracking.CenterTrackConfig`; a
+            :class:`TrackerConfig` or a mapping is translated by
+            :meth:`CenterTrackConfig.from_settings`.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; CUDA falls back to CPU with a warning.
+
+    Attributes:
+        variant: the model's variant, ``"fairmot"`` or ``"centertrack"``.
+        tracker: :class:`OUTracker` or, for centertrack, :class:`CenterTrackTracker`.
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
         config: PipelineConfig | None = None,
-        tracker_config: TrackerConfig | None = None,
+        tracker_config: TrackerConfig | CenterTrackConfig | Mapping[str, Any] | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
         self.config = config or PipelineConfig()
@@ -141,11 +162,32 @@ class TrackingPipeline:
         self.model = model.to(self.device).eval()
         if self.half:
             self.model = self.model.half()
-        self.tracker_config = tracker_config or TrackerConfig()
-        self.tracker = OUTracker(self.tracker_config, frame_rate=self.config.frame_rate)
+        self.variant = str(getattr(getattr(model, "config", None), "variant", "fairmot"))
+        self.tracker: OUTracker | CenterTrackTracker
+        if self.variant == "centertrack":
+            if tracker_config is None or isinstance(tracker_config, CenterTrackConfig):
+                ct_config = tracker_config or CenterTrackConfig()
+            elif isinstance(tracker_config, TrackerConfig):
+                ct_config = CenterTrackConfig.from_settings(tracker_config.to_dict())
+            else:
+                ct_config = CenterTrackConfig.from_settings(tracker_config)
+            self.tracker_config: TrackerConfig | CenterTrackConfig = ct_config
+            self.tracker = CenterTrackTracker(ct_config, frame_rate=self.config.frame_rate)
+        else:
+            if isinstance(tracker_config, CenterTrackConfig):
+                raise ValueError(
+                    "a CenterTrackConfig needs a centertrack-variant model; this model is "
+                    f"{self.variant!r} (give a TrackerConfig)"
+                )
+            if isinstance(tracker_config, Mapping):
+                tracker_config = TrackerConfig.from_dict(dict(tracker_config))
+            self.tracker_config = tracker_config or TrackerConfig()
+            self.tracker = OUTracker(self.tracker_config, frame_rate=self.config.frame_rate)
         self.model_time_s = 0.0
         self._letterbox: Letterbox | None = None
         self._last_tracks: list[Track] = []
+        self._input: torch.Tensor | None = None  # the last letterboxed, normalised input
+        self._prev_input: torch.Tensor | None = None  # centertrack: previous frame's input
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -160,6 +202,12 @@ class TrackingPipeline:
         ``overrides`` may name any :class:`PipelineConfig` field (``input_size``,
         ``det_threshold``, ``frame_rate``, ...) or :class:`~utrack_ros.tracking.TrackerConfig`
         field (``refind``, ``track_buffer``, ...); unknown names raise ``ValueError``.
+        The tracker follows the checkpoint's model variant: a centertrack checkpoint gets a
+        :class:`~utrack_ros.tracking.CenterTrackTracker`, whose settings may also name
+        :class:`~utrack_ros.tracking.CenterTrackConfig` fields (``max_age``,
+        ``pre_thresh``); TrackerConfig names are translated by
+        :meth:`CenterTrackConfig.from_settings` (so the node's ``tracker.*`` parameters work
+        for both variants).
         """
         path = Path(path) if path is not None else default_weights_path()
         if not path.is_file():
@@ -176,29 +224,34 @@ class TrackingPipeline:
 
         pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)}
         tracker_fields = {f.name for f in dataclasses.fields(TrackerConfig)}
+        centertrack = model_config.variant == "centertrack"
+        if centertrack:
+            tracker_fields |= {f.name for f in dataclasses.fields(CenterTrackConfig)}
         unknown = set(overrides) - pipeline_fields - tracker_fields
         if unknown:
             raise ValueError(
                 f"unknown pipeline/tracker setting(s) {sorted(unknown)}; expected names of "
-                "PipelineConfig or TrackerConfig"
+                "PipelineConfig or "
+                + ("TrackerConfig / CenterTrackConfig" if centertrack else "TrackerConfig")
             )
         pipeline_kwargs: dict[str, Any] = {"input_size": tuple(model_config.input_size)}
         pipeline_kwargs.update(dict(checkpoint.get("pipeline_config") or {}))
         pipeline_kwargs.update({k: v for k, v in overrides.items() if k in pipeline_fields})
         tracker_kwargs = dict(checkpoint.get("tracker_config") or {})
         tracker_kwargs.update({k: v for k, v in overrides.items() if k in tracker_fields})
-        return cls(
-            model,
-            PipelineConfig(**pipeline_kwargs),
-            TrackerConfig(**tracker_kwargs),
-            device=device,
+        tracker_config = (
+            CenterTrackConfig.from_settings(tracker_kwargs)
+            if centertrack
+            else TrackerConfig(**tracker_kwargs)
         )
+        return cls(model, PipelineConfig(**pipeline_kwargs), tracker_config, device=device)
 
     # ------------------------------------------------------------------ inference
     def reset(self) -> None:
-        """Forget every track; ids start again at 1."""
+        """Forget every track (and, centertrack, the previous frame); ids start again at 1."""
         self.tracker.reset()
         self._last_tracks = []
+        self._input = self._prev_input = None
 
     def _letterbox_for(self, frame_shape: tuple[int, int]) -> Letterbox:
         lb = self._letterbox
@@ -215,8 +268,13 @@ class TrackingPipeline:
         tensor = torch.from_numpy(normalize_image(lb.apply(image_bgr)))[None].to(self.device)
         if self.half:
             tensor = tensor.half()
+        self._input = tensor
+        inputs = [tensor]
+        if self.variant == "centertrack":
+            pre_hm = torch.from_numpy(self.previous_heatmap(lb))[None].to(self.device, tensor.dtype)
+            inputs += [tensor if self._prev_input is None else self._prev_input, pre_hm]
         start = time.perf_counter()
-        outputs = self.model(tensor)
+        outputs = self.model(*inputs)
         decoded = decode(
             {k: v.float() for k, v in outputs.items()},
             max_objects=self.config.max_objects,
@@ -235,9 +293,24 @@ class TrackingPipeline:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0.0
         embeddings = decoded.embeddings[keep] if decoded.embeddings is not None else None
-        detections = Detections(boxes[keep], decoded.scores[keep].astype(np.float64), embeddings)
+        offsets = None
+        if decoded.offsets is not None:  # input pixels -> frame pixels (a displacement)
+            offsets = decoded.offsets[keep].astype(np.float64) / lb.scale
+        detections = Detections(
+            boxes[keep], decoded.scores[keep].astype(np.float64), embeddings, offsets
+        )
         occ_centers = lb.points_to_frame(decoded.occ_centers)
         return detections, occ_centers, decoded.occ_scores.astype(np.float64)
+
+    def previous_heatmap(self, letterbox: Letterbox) -> np.ndarray:
+        """The centertrack model's ``pre_hm`` input ``[1, H, W]``: the last output tracks
+        scoring at least ``pre_thresh``, as Gaussian peaks at input resolution (no
+        disturbance; :func:`~utrack_ros.targets.render_previous_heatmap`)."""
+        threshold = float(getattr(self.tracker_config, "pre_thresh", 0.0))
+        boxes = np.array(
+            [t.box_xyxy for t in self._last_tracks if t.score >= threshold], dtype=np.float64
+        ).reshape(-1, 4)
+        return render_previous_heatmap(letterbox.boxes_to_input(boxes), self.config.input_size)
 
     def step(
         self,
@@ -252,10 +325,25 @@ class TrackingPipeline:
             timestamp: capture time in seconds (ROS header stamp); the tracker's Kalman
                 step uses the real elapsed time when given, the nominal frame rate otherwise.
             public_detections: optional [n, 4] xyxy boxes (MOTChallenge public setting): new
-                tracks may only start from model detections overlapping one of these.
+                tracks may only start from model detections overlapping one of these
+                (FairMOT variant: :func:`public_detection_filter`; centertrack: detections
+                continuing a track by their offsets are kept, births need a public box,
+                as CenterTrack, :class:`~utrack_ros.tracking.CenterTrackTracker`).
         """
         start = time.perf_counter()
         detections, occ_centers, occ_scores = self.detect(image_bgr)
+        has_occlusion_head = bool(getattr(self.model, "has_occlusion", True))
+        if self.variant == "centertrack":
+            tracks = self.tracker.update(
+                detections.boxes,
+                detections.scores,
+                occlusion_centers=occ_centers if has_occlusion_head else None,
+                timestamp=timestamp,
+                offsets=detections.offsets,
+                public_detections=public_detections,
+            )
+            self._prev_input = self._input
+            return self._result(tracks, detections, occ_centers, occ_scores, timestamp, start)
         if public_detections is not None:
             track_boxes = np.array([t.box_xyxy for t in self._last_tracks]).reshape(-1, 4)
             keep = public_detection_filter(detections.boxes, public_detections, track_boxes)
@@ -264,7 +352,6 @@ class TrackingPipeline:
                 detections.scores[keep],
                 None if detections.embeddings is None else detections.embeddings[keep],
             )
-        has_occlusion_head = bool(getattr(self.model, "has_occlusion", True))
         tracks = self.tracker.update(
             detections.boxes,
             detections.scores,
@@ -272,6 +359,17 @@ class TrackingPipeline:
             occlusion_centers=occ_centers if has_occlusion_head else None,
             timestamp=timestamp,
         )
+        return self._result(tracks, detections, occ_centers, occ_scores, timestamp, start)
+
+    def _result(
+        self,
+        tracks: list[Track],
+        detections: Detections,
+        occ_centers: np.ndarray,
+        occ_scores: np.ndarray,
+        timestamp: float | None,
+        start: float,
+    ) -> FrameResult:
         self._last_tracks = tracks
         return FrameResult(
             tracks=tracks,

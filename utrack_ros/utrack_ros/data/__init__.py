@@ -32,13 +32,17 @@ __all__ = [
     "write_mot_results",
 ]
 
-# Training data (augmentation, CrowdHuman, frame pairs). Loaded on first use (PEP 562) so that
-# reading MOT files does not import torch.
+# Training data (augmentation, CrowdHuman, frame pairs, centertrack samples). Loaded on first
+# use (PEP 562) so that reading MOT files does not import torch.
 _LAZY = {
     "AugmentConfig": "augment",
     "AugmentResult": "augment",
     "augment_frame": "augment",
     "transform_boxes": "augment",
+    "CenterTrackDataset": "centertrack",
+    "PreHeatmapConfig": "centertrack",
+    "build_centertrack_dataset": "centertrack",
+    "collate_centertrack": "centertrack",
     "CrowdHumanImages": "crowdhuman",
     "CrowdHumanRecord": "crowdhuman",
     "read_crowdhuman_odgt": "crowdhuman",

@@ -4,6 +4,10 @@ The joint detector follows FairMOT / CenterNet as used by OUTrack (paper §3.3, 
 §4.1): a backbone with an upsampling neck to output stride ``R = 4``, then parallel heads
 ``hm`` (1), ``wh`` (4, left/top/right/bottom), ``reg`` (2), ``id`` (D = 256) and, for the
 occlusion estimation module (§3.2.1), ``occ`` (1) and ``occ_off`` (2).
+
+``variant="centertrack"`` builds OTrack_ct (paper §3.3, §4.3.2, Table 5): CenterTrack's
+inputs (current image, previous image, previous-frame heatmap) and its ``tracking`` head
+(2) instead of the Re-ID head; the occlusion heads are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ STRIDE = 4
 
 #: Backbones :func:`utrack_ros.model.build_model` knows.
 BACKBONES = ("mobilenetv2", "dla34")
+
+#: Model variants: FairMOT-style joint detection + Re-ID (OUTrack_fm, the default) or
+#: CenterTrack-style detection + tracking offsets from a previous frame (OTrack_ct).
+VARIANTS = ("fairmot", "centertrack")
 
 #: Per-backbone defaults for the fields left as ``None``. ``head_conv`` is 256 in the paper
 #: (§4.1) and the official code; at stride 4 six 256-wide heads dominate a CPU model's cost,
@@ -55,6 +63,10 @@ class ModelConfig:
             convs with the same parameters, ``None`` = ``True`` when torchvision imports.
             :func:`~utrack_ros.model.build_model` stores the resolved value in
             ``model.config`` so a checkpoint records which op it was trained with.
+        variant: ``"fairmot"`` (default; heads hm, wh, reg, id[, occ, occ_off]) or
+            ``"centertrack"`` (OTrack_ct: inputs image, previous image and previous-frame
+            heatmap; heads hm, wh, reg, tracking[, occ, occ_off], no ``id``; ``id_dim`` is
+            then unused). Checkpoints saved before this field existed load as ``"fairmot"``.
     """
 
     backbone: str = "mobilenetv2"
@@ -65,8 +77,13 @@ class ModelConfig:
     pretrained: str | None = None
     neck_channels: int | None = None
     deformable: bool | None = None
+    variant: str = "fairmot"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
+            raise ValueError(
+                f"ModelConfig.variant: expected one of {VARIANTS}, got {self.variant!r}"
+            )
         if not isinstance(self.backbone, str) or self.backbone not in BACKBONES:
             raise ValueError(
                 f"ModelConfig.backbone: expected one of {BACKBONES}, got {self.backbone!r}"
@@ -140,7 +157,11 @@ class ModelConfig:
     @property
     def head_channels(self) -> dict[str, int]:
         """Output channels of every head, in the order the model returns them."""
-        heads = {"hm": 1, "wh": 4, "reg": 2, "id": self.id_dim}
+        heads = {"hm": 1, "wh": 4, "reg": 2}
+        if self.variant == "centertrack":
+            heads["tracking"] = 2  # offset current centre -> previous centre (output cells)
+        else:
+            heads["id"] = self.id_dim
         if self.occlusion:
             heads.update(occ=1, occ_off=2)
         return heads

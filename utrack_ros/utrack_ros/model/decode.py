@@ -9,7 +9,9 @@ max-pool "NMS" that keeps local maxima only, the top-K peaks, and at each peak
   ``(l, t, r, b)`` the ``wh`` head, ``R = 4`` -> input pixels;
 - embedding: the ``id`` map at ``(xs, ys)``, L2-normalised;
 - occlusion centre (Eq. 10-13): a peak of ``occ`` with score >= ``occ_threshold`` (0.1 in
-  the official code), at ``((xs, ys) + occ_off) * R``.
+  the official code), at ``((xs, ys) + occ_off) * R``;
+- tracking offset (centertrack variant): the ``tracking`` map at ``(xs, ys)`` times ``R``,
+  the displacement from the detection's centre to its centre in the previous frame.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Decoded:
         embeddings: ``[k, D]`` float32 unit-norm Re-ID features, ``None`` without an ``id`` map.
         occ_centers: ``[m, 2]`` float32 occlusion centres ``x, y`` in input pixels.
         occ_scores: ``[m]`` float32 occlusion-centre scores (sigmoid of ``occ``).
+        offsets: ``[k, 2]`` float32 tracking offsets ``(dx, dy)`` in input pixels, from each
+            box's centre to the same object's centre in the previous frame (centertrack
+            variant), ``None`` without a ``tracking`` map.
     """
 
     boxes: np.ndarray
@@ -42,6 +47,7 @@ class Decoded:
     embeddings: np.ndarray | None
     occ_centers: np.ndarray
     occ_scores: np.ndarray
+    offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -116,7 +122,8 @@ def decode(
 
     Args:
         outputs: ``hm`` [B,1,h,w] logits, ``wh`` [B,4,h,w], ``reg`` [B,2,h,w]; optional
-            ``id`` [B,D,h,w], ``occ`` [B,1,h,w] logits and ``occ_off`` [B,2,h,w].
+            ``id`` [B,D,h,w], ``occ`` [B,1,h,w] logits, ``occ_off`` [B,2,h,w] and
+            ``tracking`` [B,2,h,w] (centertrack variant).
         max_objects: K of the top-K detection peaks (FairMOT: 500).
         det_threshold: keep peaks with score >= this (0 keeps all K peaks, as FairMOT's
             decoder; the tracker applies its own confidence threshold).
@@ -140,9 +147,9 @@ def decode(
     occ_threshold = _check_threshold("occ_threshold", occ_threshold)
 
     maps = {k: _as_tensor(v, k) for k, v in outputs.items() if k in
-            ("hm", "wh", "reg", "id", "occ", "occ_off") and v is not None}
+            ("hm", "wh", "reg", "id", "occ", "occ_off", "tracking") and v is not None}
     for name, channels in (("hm", 1), ("wh", 4), ("reg", 2), ("id", None), ("occ", 1),
-                           ("occ_off", 2)):
+                           ("occ_off", 2), ("tracking", 2)):
         if name in maps:
             _check_channels(maps, name, channels)
 
@@ -157,6 +164,9 @@ def decode(
     emb = None
     if "id" in maps:
         emb = F.normalize(_gather(maps["id"], inds), dim=2)
+    offsets = None
+    if "tracking" in maps:
+        offsets = _gather(maps["tracking"], inds) * stride
 
     has_occ = "occ" in maps and max_occlusions > 0
     if has_occ:
@@ -177,6 +187,7 @@ def decode(
             embeddings=_np(emb[b][sel], (-1, id_dim)) if emb is not None else None,
             occ_centers=np.zeros((0, 2), np.float32),
             occ_scores=np.zeros((0,), np.float32),
+            offsets=_np(offsets[b][sel], (-1, 2)) if offsets is not None else None,
         )
         if has_occ:
             osel = occ_keep[b]

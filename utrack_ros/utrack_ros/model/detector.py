@@ -5,6 +5,12 @@ FairMOT's one-shot network with OUTrack's additions: detection heads ``hm`` / ``
 (D = 256, trained without identity labels, §3.1) and the occlusion estimation module's
 ``occ`` / ``occ_off`` heads (§3.2.1), "parallel to the detection head and sharing the same
 backbone network".
+
+``variant="centertrack"`` (OTrack_ct, paper §3.3 and Table 5) is CenterTrack's network with
+the occlusion heads: the previous image and a one-channel heatmap of the previous frame's
+tracks each go through their own layer shaped like the backbone's stem (CenterTrack's
+``pre_img_layer`` / ``pre_hm_layer``), added to the stem's output (DLA-34: ``base_layer``;
+MobileNetV2: ``features.0``); the ``tracking`` head replaces ``id``.
 """
 
 from __future__ import annotations
@@ -75,23 +81,71 @@ class JointDetector(nn.Module):
             )
         self.heads = Heads(cfg.neck_channels, cfg.head_channels, cfg.head_conv)
         self.head_names = self.heads.names
+        self.variant = cfg.variant
+        if cfg.variant == "centertrack":
+            # CenterTrack: base_layer(img) + pre_img_layer(pre_img) + pre_hm_layer(pre_hm).
+            self.pre_img_layer: nn.Module | None = self.backbone.stem_layer(3)
+            self.pre_hm_layer: nn.Module | None = self.backbone.stem_layer(1)
+        else:
+            self.pre_img_layer = self.pre_hm_layer = None
         if cfg.pretrained is not None:
             self.backbone.load_pretrained(cfg.pretrained)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """The shared stride-4 map the heads read: ``[B, neck_channels, H/4, W/4]``."""
-        if not _is_tracing():
-            _check_images(images)
-        return self.neck(self.backbone(images))
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The forward inputs: ``("images",)``, or for centertrack ``("images",
+        "pre_images", "pre_hms")``."""
+        if self.variant == "centertrack":
+            return ("images", "pre_images", "pre_hms")
+        return ("images",)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def features(
+        self,
+        images: torch.Tensor,
+        pre_images: torch.Tensor | None = None,
+        pre_hms: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The shared stride-4 map the heads read: ``[B, neck_channels, H/4, W/4]``."""
+        tracing = _is_tracing()
+        if not tracing:
+            _check_images(images)
+        if self.variant != "centertrack":
+            if pre_images is not None or pre_hms is not None:
+                raise ValueError(
+                    "JointDetector: pre_images / pre_hms are inputs of the centertrack "
+                    f"variant only; this model is {self.variant!r}"
+                )
+            return self.neck(self.backbone(images))
+        # CenterTrack at the first frame: previous image = current one, empty heatmap.
+        if pre_images is None:
+            pre_images = images
+        if pre_hms is None:
+            pre_hms = images.new_zeros((images.shape[0], 1, *images.shape[2:]))
+        if not tracing:
+            _check_previous(images, pre_images, pre_hms)
+        extra = self.pre_img_layer(pre_images) + self.pre_hm_layer(pre_hms)
+        return self.neck(self.backbone(images, stem_extra=extra))
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        pre_images: torch.Tensor | None = None,
+        pre_hms: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """``images`` ``[B, 3, H, W]`` (normalised, H and W multiples of 32) -> head maps.
 
         Returns a dict, every map ``[B, C, H/4, W/4]``: ``hm`` (1, logits), ``wh`` (4,
         left/top/right/bottom in output cells), ``reg`` (2), ``id`` (D, raw), and with
         occlusion ``occ`` (1, logits) and ``occ_off`` (2).
+
+        The centertrack variant also takes ``pre_images`` ``[B, 3, H, W]`` (the previous
+        frame, normalised like ``images``; None = ``images``, as CenterTrack's first frame)
+        and ``pre_hms`` ``[B, 1, H, W]`` (the previous frame's tracks rendered as Gaussian
+        peaks at input resolution; None = zeros), and returns ``tracking`` (2: offset from
+        each current centre to the same object's centre in the previous frame, output
+        cells) instead of ``id``.
         """
-        return self.heads(self.features(images))
+        return self.heads(self.features(images, pre_images, pre_hms))
 
 
 def _is_tracing() -> bool:
@@ -112,6 +166,22 @@ def _check_images(images: torch.Tensor) -> None:
         raise ValueError(
             f"JointDetector: expected H and W positive multiples of 32 (letterbox to "
             f"ModelConfig.input_size), got {h}x{w}"
+        )
+
+
+def _check_previous(
+    images: torch.Tensor, pre_images: torch.Tensor, pre_hms: torch.Tensor
+) -> None:
+    b, _, h, w = images.shape
+    if tuple(pre_images.shape) != (b, 3, h, w):
+        raise ValueError(
+            f"JointDetector: expected pre_images [B, 3, H, W] = {[b, 3, h, w]} (the previous "
+            f"frame, like images), got shape {tuple(pre_images.shape)}"
+        )
+    if tuple(pre_hms.shape) != (b, 1, h, w):
+        raise ValueError(
+            f"JointDetector: expected pre_hms [B, 1, H, W] = {[b, 1, h, w]} (previous-frame "
+            f"heatmap at input resolution), got shape {tuple(pre_hms.shape)}"
         )
 
 

@@ -171,11 +171,7 @@ class DLA(nn.Module):
         super().__init__()
         self.channels = tuple(channels)
         self.strides = tuple(2**i for i in range(len(channels)))
-        self.base_layer = nn.Sequential(
-            nn.Conv2d(3, channels[0], 7, stride=1, padding=3, bias=False),
-            nn.BatchNorm2d(channels[0]),
-            nn.ReLU(inplace=True),
-        )
+        self.base_layer = self.stem_layer(3)
         self.level0 = self._conv_level(channels[0], channels[0], levels[0])
         self.level1 = self._conv_level(channels[0], channels[1], levels[1], stride=2)
         self.level2 = Tree(levels[2], block, channels[1], channels[2], 2,
@@ -186,6 +182,16 @@ class DLA(nn.Module):
                            level_root=True, root_residual=residual_root)
         self.level5 = Tree(levels[5], block, channels[4], channels[5], 2,
                            level_root=True, root_residual=residual_root)
+
+    def stem_layer(self, in_channels: int) -> nn.Sequential:
+        """``base_layer``'s structure (7x7 conv -> BN -> ReLU, ``channels[0]`` wide) for an
+        input of ``in_channels``: CenterTrack's ``pre_img_layer`` / ``pre_hm_layer``, whose
+        output is passed to :meth:`forward` as ``stem_extra``."""
+        return nn.Sequential(
+            nn.Conv2d(in_channels, self.channels[0], 7, stride=1, padding=3, bias=False),
+            nn.BatchNorm2d(self.channels[0]),
+            nn.ReLU(inplace=True),
+        )
 
     @staticmethod
     def _conv_level(inplanes: int, planes: int, convs: int, stride: int = 1) -> nn.Sequential:
@@ -200,8 +206,15 @@ class DLA(nn.Module):
             inplanes = planes
         return nn.Sequential(*modules)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, stem_extra: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """The 6 level outputs; ``stem_extra`` (``[B, channels[0], H, W]``), if given, is
+        added to ``base_layer``'s output (CenterTrack: ``base_layer(img) +
+        pre_img_layer(pre_img) + pre_hm_layer(pre_hm)``)."""
         x = self.base_layer(x)
+        if stem_extra is not None:
+            x = x + stem_extra
         outs = []
         for level in (self.level0, self.level1, self.level2, self.level3, self.level4,
                       self.level5):

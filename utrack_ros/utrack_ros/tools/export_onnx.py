@@ -5,7 +5,9 @@
 
 The graph's input is ``images`` ``[B, 3, H, W]`` (letterboxed, normalised by
 ``utrack_ros.preprocess``; dynamic batch), its outputs the head maps ``hm, wh, reg, id,
-occ, occ_off`` (heatmaps as logits; decode with ``utrack_ros.model.decode``).
+occ, occ_off`` (heatmaps as logits; decode with ``utrack_ros.model.decode``). A centertrack
+(OTrack_ct) checkpoint exports with the inputs ``images, pre_images, pre_hms`` and the
+``tracking`` output instead of ``id``.
 """
 
 from __future__ import annotations

@@ -117,6 +117,41 @@ def best_occlusion_match(
     return float(scores[j, k]), int(j), int(k)
 
 
+def refind_lost_tracks(
+    pred_boxes_xyxy: np.ndarray,
+    occluders_xyxy: np.ndarray,
+    centers_xy: np.ndarray,
+    threshold: float,
+) -> list[tuple[int, np.ndarray, float]]:
+    """Algorithm 1 lines 19-21 for several lost tracks at once.
+
+    Every lost track ``i`` (predicted box ``pred_boxes_xyxy[i]``) is scored against every
+    occluder / centre pair (:func:`occlusion_score_matrix`); pairs are taken greedily, best
+    kernel score first, while the score is above ``threshold`` (``tau_o``). A track is
+    refound at most once and each occlusion centre refinds at most one track (an Eq. (9)
+    centre is the overlap of one pair of objects); an occluder may hide several tracks.
+
+    Returns:
+        ``[(i, recovered box [4] (Eq. 15-16), kernel score), ...]`` in the order found.
+    """
+    preds = np.asarray(pred_boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    occluders = np.asarray(occluders_xyxy, dtype=np.float64).reshape(-1, 4)
+    centers = np.asarray(centers_xy, dtype=np.float64).reshape(-1, 2)
+    if len(preds) == 0 or len(occluders) == 0 or len(centers) == 0:
+        return []
+    scores = np.stack([occlusion_score_matrix(p, occluders, centers) for p in preds])
+    found: list[tuple[int, np.ndarray, float]] = []
+    while True:
+        i, j, k = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        best = float(scores[i, j, k])
+        if not best > threshold:
+            break
+        found.append((int(i), recover_box(preds[i], occluders[j], centers[k]), best))
+        scores[i] = 0.0
+        scores[:, :, k] = 0.0
+    return found
+
+
 def recover_coordinate(a1: float, a2: float, b1: float, b2: float, z: float) -> float:
     """Eq. (16) ``F(a1, a2, b1, b2, z)``: the lost box's near edge along one axis.
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from utrack_ros.tracking import matching
 from utrack_ros.tracking.kalman import CHI2INV95, KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
-from utrack_ros.tracking.refind import occlusion_score_matrix, recover_box
+from utrack_ros.tracking.refind import refind_lost_tracks
 
 logger = logging.getLogger(__name__)
 
@@ -142,31 +142,7 @@ class TrackerConfig:
     _INTS: ClassVar[tuple[str, ...]] = ("track_buffer", "refind_window")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.refind, bool | np.bool_):
-            raise ValueError(f"TrackerConfig.refind must be a bool, got {self.refind!r}")
-        self.refind = bool(self.refind)
-        for name, (low, high, low_inc, high_inc) in self._RANGES.items():
-            value = getattr(self, name)
-            expected = _range_text(low, high, low_inc, high_inc)
-            is_int = name in self._INTS
-            if isinstance(value, bool | np.bool_) or not isinstance(
-                value, int | np.integer if is_int else int | float | np.integer | np.floating
-            ):
-                kind = "an integer" if is_int else "a number"
-                raise ValueError(
-                    f"TrackerConfig.{name} must be {kind} in {expected}, got {value!r}"
-                )
-            value = int(value) if is_int else float(value)
-            ok = not math.isnan(value)
-            if ok and low is not None:
-                ok = value >= low if low_inc else value > low
-            if ok and high is not None:
-                ok = value <= high if high_inc else value < high
-            if ok and not is_int and math.isinf(value) and name != "max_aspect_ratio":
-                ok = False
-            if not ok:
-                raise ValueError(f"TrackerConfig.{name} must be in {expected}, got {value!r}")
-            setattr(self, name, value)
+        validate_config_fields(self, "TrackerConfig")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,6 +158,35 @@ class TrackerConfig:
                 f"unknown TrackerConfig field(s) {unknown}; known fields: {sorted(known)}"
             )
         return cls(**values)
+
+
+def validate_config_fields(config: Any, class_name: str) -> None:
+    """Check and normalise a tracker config dataclass in place: ``refind`` a bool, every
+    field of ``config._RANGES`` a number (an int for ``config._INTS``) in its range (only
+    ``max_aspect_ratio`` may be ``inf``); ``ValueError`` naming ``class_name.field``."""
+    if not isinstance(config.refind, bool | np.bool_):
+        raise ValueError(f"{class_name}.refind must be a bool, got {config.refind!r}")
+    config.refind = bool(config.refind)
+    for name, (low, high, low_inc, high_inc) in config._RANGES.items():
+        value = getattr(config, name)
+        expected = _range_text(low, high, low_inc, high_inc)
+        is_int = name in config._INTS
+        if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | np.integer if is_int else int | float | np.integer | np.floating
+        ):
+            kind = "an integer" if is_int else "a number"
+            raise ValueError(f"{class_name}.{name} must be {kind} in {expected}, got {value!r}")
+        value = int(value) if is_int else float(value)
+        ok = not math.isnan(value)
+        if ok and low is not None:
+            ok = value >= low if low_inc else value > low
+        if ok and high is not None:
+            ok = value <= high if high_inc else value < high
+        if ok and not is_int and math.isinf(value) and name != "max_aspect_ratio":
+            ok = False
+        if not ok:
+            raise ValueError(f"{class_name}.{name} must be in {expected}, got {value!r}")
+        setattr(config, name, value)
 
 
 def _range_text(low, high, low_inc: bool, high_inc: bool) -> str:
@@ -493,18 +498,10 @@ class OUTracker:
         candidates = [t for t in lost if t.frames_lost < cfg.refind_window]
         if not candidates:
             return {}
-        preds = self._boxes(candidates)
-        scores = np.stack([occlusion_score_matrix(p, occluders, centers) for p in preds])
-        result: dict[_STrack, tuple[np.ndarray, float]] = {}
-        while True:
-            i, j, k = np.unravel_index(int(np.argmax(scores)), scores.shape)
-            best = float(scores[i, j, k])
-            if not best > cfg.refind_threshold:
-                break
-            result[candidates[i]] = (recover_box(preds[i], occluders[j], centers[k]), best)
-            scores[i] = 0.0
-            scores[:, :, k] = 0.0
-        return result
+        found = refind_lost_tracks(
+            self._boxes(candidates), occluders, centers, cfg.refind_threshold
+        )
+        return {candidates[i]: (box, score) for i, box, score in found}
 
     def _refound_track(self, track: _STrack, box: np.ndarray, kernel_score: float) -> None:
         """Lines 21-23: output the recovered box and feed it back; ``w`` unchanged."""
@@ -576,48 +573,14 @@ class OUTracker:
 
     def _time_step(self, timestamp) -> tuple[float, int]:
         """``(dt, steps)``: prediction horizon and counter increment, in nominal frames."""
-        if timestamp is None:
-            return 1.0, 1
-        if isinstance(timestamp, bool) or not isinstance(timestamp, int | float | np.number):
-            raise ValueError(f"timestamp must be a number of seconds or None, got {timestamp!r}")
-        t = float(timestamp)
-        last = self._last_timestamp
-        if not math.isfinite(t):
-            logger.warning("non-finite timestamp %r: using the nominal frame step", timestamp)
-            return 1.0, 1
-        self._last_timestamp = t
-        if last is None:
-            return 1.0, 1
-        if t <= last:
-            logger.warning(
-                "timestamp %.6f s is not after the previous one (%.6f s): using the nominal "
-                "frame step (call reset() when a stream restarts)",
-                t,
-                last,
-            )
-            return 1.0, 1
-        dt = (t - last) * self.frame_rate
-        steps = max(1, int(round(dt)))
-        if abs(dt - steps) < STEP_SNAP_TOLERANCE:
-            dt = float(steps)  # header stamps' ns rounding is not motion: whole steps stay whole
+        dt, steps, self._last_timestamp = nominal_time_step(
+            timestamp, self._last_timestamp, self.frame_rate
+        )
         return dt, steps
 
     def _check_inputs(self, boxes, scores, embeddings, centers):
-        boxes = _numeric(boxes, "boxes_xyxy")
-        if boxes.size == 0:
-            boxes = boxes.reshape(0, 4)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"boxes_xyxy must have shape [N, 4], got {boxes.shape}")
+        boxes, scores, valid = check_boxes_scores(boxes, scores)
         n = len(boxes)
-        scores = _numeric(scores, "scores")
-        if scores.size == 0 and n == 0:
-            scores = scores.reshape(0)
-        if scores.ndim != 1 or len(scores) != n:
-            raise ValueError(
-                f"scores must have shape [{n}] to match boxes_xyxy, got {scores.shape}"
-            )
-        valid = np.all(np.isfinite(boxes), axis=1) & np.isfinite(scores)
-        valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if embeddings is not None:
             embeddings = _numeric(embeddings, "embeddings")
             if n == 0 and embeddings.ndim != 2:
@@ -647,17 +610,76 @@ class OUTracker:
             )
             boxes, scores = boxes[valid], scores[valid]
             embeddings = None if embeddings is None else embeddings[valid]
-        if centers is not None:
-            centers = _numeric(centers, "occlusion_centers")
-            if centers.size == 0:
-                centers = centers.reshape(0, 2)
-            if centers.ndim != 2 or centers.shape[1] != 2:
-                raise ValueError(f"occlusion_centers must have shape [K, 2], got {centers.shape}")
-            finite = np.all(np.isfinite(centers), axis=1)
-            if not np.all(finite):
-                logger.warning("dropping %d non-finite occlusion centres", int((~finite).sum()))
-                centers = centers[finite]
-        return boxes, scores, embeddings, centers
+        return boxes, scores, embeddings, check_centers(centers)
+
+
+def nominal_time_step(
+    timestamp, last_timestamp: float | None, frame_rate: float
+) -> tuple[float, int, float | None]:
+    """``(dt, steps, new last timestamp)`` of a tracker update (module docstring, Units).
+
+    ``dt`` is the prediction horizon and ``steps`` the counter increment, in nominal frames
+    of ``1 / frame_rate`` s; ``None`` or unusable timestamps give one nominal step.
+    """
+    if timestamp is None:
+        return 1.0, 1, last_timestamp
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float | np.number):
+        raise ValueError(f"timestamp must be a number of seconds or None, got {timestamp!r}")
+    t = float(timestamp)
+    last = last_timestamp
+    if not math.isfinite(t):
+        logger.warning("non-finite timestamp %r: using the nominal frame step", timestamp)
+        return 1.0, 1, last_timestamp
+    if last is None:
+        return 1.0, 1, t
+    if t <= last:
+        logger.warning(
+            "timestamp %.6f s is not after the previous one (%.6f s): using the nominal "
+            "frame step (call reset() when a stream restarts)",
+            t,
+            last,
+        )
+        return 1.0, 1, t
+    dt = (t - last) * frame_rate
+    steps = max(1, int(round(dt)))
+    if abs(dt - steps) < STEP_SNAP_TOLERANCE:
+        dt = float(steps)  # header stamps' ns rounding is not motion: whole steps stay whole
+    return dt, steps, t
+
+
+def check_boxes_scores(boxes, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(boxes [N, 4], scores [N], valid [N])`` as float64; ``valid`` marks finite rows with
+    non-empty boxes. Wrong shapes, mismatched lengths or non-numeric arrays raise."""
+    boxes = _numeric(boxes, "boxes_xyxy")
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes_xyxy must have shape [N, 4], got {boxes.shape}")
+    n = len(boxes)
+    scores = _numeric(scores, "scores")
+    if scores.size == 0 and n == 0:
+        scores = scores.reshape(0)
+    if scores.ndim != 1 or len(scores) != n:
+        raise ValueError(f"scores must have shape [{n}] to match boxes_xyxy, got {scores.shape}")
+    valid = np.all(np.isfinite(boxes), axis=1) & np.isfinite(scores)
+    valid &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes, scores, valid
+
+
+def check_centers(centers) -> np.ndarray | None:
+    """Occlusion centres as float64 ``[K, 2]`` (non-finite rows dropped with a warning)."""
+    if centers is None:
+        return None
+    centers = _numeric(centers, "occlusion_centers")
+    if centers.size == 0:
+        centers = centers.reshape(0, 2)
+    if centers.ndim != 2 or centers.shape[1] != 2:
+        raise ValueError(f"occlusion_centers must have shape [K, 2], got {centers.shape}")
+    finite = np.all(np.isfinite(centers), axis=1)
+    if not np.all(finite):
+        logger.warning("dropping %d non-finite occlusion centres", int((~finite).sum()))
+        centers = centers[finite]
+    return centers
 
 
 def _numeric(value, name: str) -> np.ndarray:
