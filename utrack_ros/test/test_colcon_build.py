@@ -45,3 +45,4 @@ def test_colcon_builds_and_installs_launch_config_entry_points(tmp_path):
     assert site, "python package not installed"
     assert (site[0] / "samples" / "PETS09-S2L1" / "vtest.avi").is_file()
     assert (site[0] / "samples" / "PETS09-S2L1" / "gt" / "gt.txt").is_file()
+    assert (site[0] / "weights" / "outrack_mobilenetv2_pets09.pt").is_file()  # default model

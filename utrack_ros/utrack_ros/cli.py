@@ -15,6 +15,7 @@ import sys
 TOOL_MODULES = (
     "track",
     "track_gt",
+    "reid_eval",
     "eval",
     "mot2bag",
     "bag_eval",
