@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,6 +51,7 @@ import numpy as np
 from utrack_ros.tracking.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 from utrack_ros.tracking.refind import refind_lost_tracks
 from utrack_ros.tracking.tracker import (
+    ConfigDictMixin,
     Track,
     TrackerConfig,
     _numeric,
@@ -64,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class CenterTrackConfig:
+class CenterTrackConfig(ConfigDictMixin):
     """Every threshold of :class:`CenterTrackTracker` (defaults: CenterTrack's MOT17 test
     settings, OUTrack's refinding, OUTracker's output filters).
 
@@ -132,21 +133,6 @@ class CenterTrackConfig:
 
     def __post_init__(self) -> None:
         validate_config_fields(self, "CenterTrackConfig")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> CenterTrackConfig:
-        """Config from a mapping of its fields; unknown keys fail."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown CenterTrackConfig field(s) {unknown}; known fields: {sorted(known)}"
-            )
-        return cls(**values)
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any] | None) -> CenterTrackConfig:

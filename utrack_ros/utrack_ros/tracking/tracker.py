@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -59,8 +60,27 @@ STEP_SNAP_TOLERANCE = 1e-4
 DUPLICATE_IOU_DISTANCE = 0.15
 
 
+class ConfigDictMixin:
+    """``to_dict`` / ``from_dict`` for the tracker config dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None):
+        """Config from a mapping (e.g. a checkpoint's ``tracker_config``); unknown keys fail."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(known)}"
+            )
+        return cls(**values)
+
+
 @dataclass
-class TrackerConfig:
+class TrackerConfig(ConfigDictMixin):
     """Every threshold of :class:`OUTracker`. Defaults are the official FairMOT/OUTrack ones.
 
     Attributes:
@@ -144,20 +164,6 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         validate_config_fields(self, "TrackerConfig")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> TrackerConfig:
-        """Config from a mapping (e.g. a checkpoint's ``tracker_config``); unknown keys fail."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown TrackerConfig field(s) {unknown}; known fields: {sorted(known)}"
-            )
-        return cls(**values)
 
 
 def validate_config_fields(config: Any, class_name: str) -> None:
