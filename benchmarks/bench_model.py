@@ -24,14 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import cpu_name, run_worker
 
 DEFAULT_SIZES = {"mobilenetv2": (384, 512), "dla34": (608, 1088)}
 
@@ -158,22 +158,6 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- driver
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _run_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker failed for {spec}:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _row(r: dict[str, Any]) -> str:
@@ -262,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     script = os.path.relpath(__file__)
     print("reproduce: " + shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)]))
-    print(f"torch {torch.__version__}, {args.threads} CPU threads, {_cpu_name()}, "
+    print(f"torch {torch.__version__}, {args.threads} CPU threads, {cpu_name()}, "
           f"{os.cpu_count()} cores; batch 1, inference_mode, random init, "
           f"variant {args.variant}, "
           f">= {args.iters} timed iterations (and >= {args.min_time:g} s) after {args.warmup} "
@@ -283,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                     "input_size": list(args.input_size or DEFAULT_SIZES[bb]),
                     "variant": args.variant,
                 }
-                r = _run_spec(spec)
+                r = run_worker(__file__, spec)
                 results.append(r)
                 print(_row(r), flush=True)
     print("\nper-head time (ms, each head alone on the stride-4 map):")

@@ -36,15 +36,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import cpu_name, run_worker
 
 #: The paper's numbers: classifier parameters for CrowdHuman's identities vs the
 #: rest of FairMOT's DLA-34 model.
@@ -197,22 +197,6 @@ def model_params(backbone: str) -> dict[str, float]:
 # --------------------------------------------------------------------------- driver
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _run(spec: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker failed for {spec}:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _mib(n_bytes: float) -> str:
@@ -261,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("reproduce: " + shlex.join(["python", os.path.relpath(__file__),
                                       *(sys.argv[1:] if argv is None else argv)]))
-    print(f"torch {torch.__version__}, {args.threads} CPU thread(s), {_cpu_name()}, "
+    print(f"torch {torch.__version__}, {args.threads} CPU thread(s), {cpu_name()}, "
           f"{os.cpu_count()} cores; batch {args.images} images x {args.objects} objects "
           f"({args.images // 2} pairs), D = {args.dim}; time = median of {args.steps} steps "
           f"after {1 + args.warmup} untimed")
@@ -273,10 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     for dev in devices:
         print(f"\n{header}" + ("   (peak: CPU resident / CUDA allocated)" if dev == "cuda"
                                 else ""))
-        ours = _run({**base, "device": dev, "kind": "ours", "num_ids": 0})
+        ours = run_worker(__file__, {**base, "device": dev, "kind": "ours", "num_ids": 0})
         results.append(ours)
-        rows = [ours] + [_run({**base, "device": dev, "kind": "fairmot", "num_ids": n})
-                         for n in args.ids]
+        rows = [ours] + [
+            run_worker(__file__, {**base, "device": dev, "kind": "fairmot", "num_ids": n})
+            for n in args.ids
+        ]
         results.extend(rows[1:])
         for r in rows:
             peak = r["cuda_peak_step_mib"] if dev == "cuda" else r["peak_step_mib"]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -38,15 +37,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _common import cpu_name
 
 
 def _dir_mib(path: Path) -> float:
@@ -150,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             sequence.close()
         pipeline = node_pipeline(argparse.Namespace(params_file=None, device=args.device,
                                                     weights=str(weights)))
-        print(f"torch {torch.__version__}, {args.threads} CPU thread(s), {_cpu_name()}, "
+        print(f"torch {torch.__version__}, {args.threads} CPU thread(s), {cpu_name()}, "
               f"{os.cpu_count()} cores, device {pipeline.device}; PETS09-S2L1 frames "
               f"{frames.start}..{frames.stop - 1} (768x576), model input "
               f"{pipeline.config.input_size[0]}x{pipeline.config.input_size[1]}; "
