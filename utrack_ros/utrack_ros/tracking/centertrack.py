@@ -106,17 +106,16 @@ class CenterTrackConfig(ConfigDictMixin):
     std_weight_position: float = 1.0 / 20
     std_weight_velocity: float = 1.0 / 160
 
+    # Fields shared with TrackerConfig take its ranges (one definition of each bound).
     _RANGES: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {
-        "det_thresh": (0.0, 1.0, True, True),
-        "new_track_thresh": (0.0, 1.0, True, True),
+        **{
+            name: TrackerConfig._RANGES[name]
+            for name in ("det_thresh", "new_track_thresh", "refind_window", "refind_threshold",
+                         "min_box_area", "max_aspect_ratio", "std_weight_position",
+                         "std_weight_velocity")
+        },
         "pre_thresh": (0.0, 1.0, True, True),
-        "max_age": (0, None, True, True),
-        "refind_window": (1, None, True, True),
-        "refind_threshold": (0.0, 1.0, False, False),
-        "min_box_area": (0.0, None, True, True),
-        "max_aspect_ratio": (0.0, None, False, True),
-        "std_weight_position": (0.0, None, False, True),
-        "std_weight_velocity": (0.0, None, False, True),
+        "max_age": TrackerConfig._RANGES["track_buffer"],  # same meaning
     }
     _INTS: ClassVar[tuple[str, ...]] = ("max_age", "refind_window")
 
