@@ -49,6 +49,7 @@ from utrack_ros.data.pairs import (
     _PairDatasetBase,
     _spawn,
     build_training_dataset,
+    load_dataset_spec,
 )
 from utrack_ros.preprocess import normalize_image
 
@@ -257,18 +258,7 @@ def build_centertrack_dataset(
 
     ``neg_ratio`` is ignored (set to 0): this variant has no Re-ID, so no negative pairs.
     """
-    if isinstance(spec, (str, Path)):
-        import yaml
-
-        spec_path = Path(spec)
-        if not spec_path.is_file():
-            raise FileNotFoundError(f"dataset spec {spec_path} not found")
-        loaded = yaml.safe_load(spec_path.read_text())
-        if base_dir is None:
-            base_dir = spec_path.parent
-        spec = loaded
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"the dataset spec must be a mapping, got {type(spec).__name__}")
+    spec, base_dir = load_dataset_spec(spec, base_dir)
     spec = dict(spec)
     pre_hm = spec.pop("pre_hm", None)
     same_augment = spec.pop("same_augment", True)

@@ -782,6 +782,26 @@ def _spec_path(value: Any, where: str, base_dir: Path | None) -> Path:
     return path
 
 
+def load_dataset_spec(
+    spec: Mapping[str, Any] | str | Path, base_dir: str | Path | None
+) -> tuple[Mapping[str, Any], str | Path | None]:
+    """A dataset spec given as a mapping or a YAML file -> (mapping, base_dir for relative
+    paths: the file's folder unless ``base_dir`` is given)."""
+    if isinstance(spec, (str, Path)):
+        import yaml
+
+        spec_path = Path(spec)
+        if not spec_path.is_file():
+            raise FileNotFoundError(f"dataset spec {spec_path} not found")
+        loaded = yaml.safe_load(spec_path.read_text())
+        if base_dir is None:
+            base_dir = spec_path.parent
+        spec = loaded
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"the dataset spec must be a mapping, got {type(spec).__name__}")
+    return spec, base_dir
+
+
 def build_training_dataset(
     spec: Mapping[str, Any] | str | Path, *, base_dir: str | Path | None = None
 ) -> MixedPairDataset:
@@ -805,18 +825,7 @@ def build_training_dataset(
     or the current directory for a dict). Missing paths raise FileNotFoundError naming the
     entry.
     """
-    if isinstance(spec, (str, Path)):
-        import yaml
-
-        spec_path = Path(spec)
-        if not spec_path.is_file():
-            raise FileNotFoundError(f"dataset spec {spec_path} not found")
-        loaded = yaml.safe_load(spec_path.read_text())
-        if base_dir is None:
-            base_dir = spec_path.parent
-        spec = loaded
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"the dataset spec must be a mapping, got {type(spec).__name__}")
+    spec, base_dir = load_dataset_spec(spec, base_dir)
     unknown = sorted(set(spec) - _SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown dataset spec key(s) {unknown}; expected {sorted(_SPEC_KEYS)}")
