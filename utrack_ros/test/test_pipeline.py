@@ -81,6 +81,22 @@ def test_overrides_reach_pipeline_and_tracker(checkpoint):
         TrackingPipeline.from_checkpoint(checkpoint, det_treshold=0.5)
 
 
+def test_no_reid_checkpoint_tracks_by_motion_only(checkpoint, tmp_path, frames):
+    """A model trained with ``loss.reid: none`` has an untrained id head: its embeddings
+    must not reach the tracker (FairMOT w/o Re-ID), unless the user asks for them."""
+    ckpt = torch.load(checkpoint, weights_only=False)
+    ckpt["training_config"] = {"loss": {"reid": "none"}}
+    torch.save(ckpt, tmp_path / "no_reid.pt")
+    pipeline = TrackingPipeline.from_checkpoint(tmp_path / "no_reid.pt")
+    assert pipeline.config.use_embeddings is False
+    result = pipeline.step(frames[0])
+    assert len(result.detections.boxes) > 0 and result.detections.embeddings is None
+    assert all(t.embedding is None for t in result.tracks)
+    forced = TrackingPipeline.from_checkpoint(tmp_path / "no_reid.pt", use_embeddings=True)
+    assert forced.step(frames[0]).detections.embeddings is not None
+    assert TrackingPipeline.from_checkpoint(checkpoint).config.use_embeddings is True
+
+
 def test_bad_checkpoints_and_images(checkpoint, tmp_path, frames):
     with pytest.raises(FileNotFoundError):
         TrackingPipeline.from_checkpoint(tmp_path / "missing.pt")

@@ -105,6 +105,10 @@ class PipelineConfig:
         max_occlusions: top-K occlusion centres decoded per frame.
         frame_rate: nominal camera rate (Hz) for the tracker's time step and buffer.
         half: fp16 inference on CUDA (ignored on CPU).
+        use_embeddings: pass the Re-ID embeddings to the tracker. ``False`` tracks by motion
+            (IoU) only, FairMOT without Re-ID (paper Table 1, first row);
+            :meth:`TrackingPipeline.from_checkpoint` sets it ``False`` for a checkpoint
+            trained with ``loss.reid: none``, whose ``id`` head is untrained.
 
     Small or oddly shaped boxes are filtered by the tracker (``TrackerConfig.min_box_area``).
     """
@@ -116,6 +120,7 @@ class PipelineConfig:
     max_occlusions: int = 100
     frame_rate: float = 30.0
     half: bool = False
+    use_embeddings: bool = True
 
     def __post_init__(self) -> None:
         h, w = (int(v) for v in self.input_size)
@@ -235,6 +240,9 @@ class TrackingPipeline:
                 + ("TrackerConfig / CenterTrackConfig" if centertrack else "TrackerConfig")
             )
         pipeline_kwargs: dict[str, Any] = {"input_size": tuple(model_config.input_size)}
+        loss_config = (checkpoint.get("training_config") or {}).get("loss") or {}
+        if loss_config.get("reid") == "none" and not centertrack:
+            pipeline_kwargs["use_embeddings"] = False  # the id head was never trained
         pipeline_kwargs.update(dict(checkpoint.get("pipeline_config") or {}))
         pipeline_kwargs.update({k: v for k, v in overrides.items() if k in pipeline_fields})
         tracker_kwargs = dict(checkpoint.get("tracker_config") or {})
@@ -292,7 +300,9 @@ class TrackingPipeline:
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, fh)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         keep = area > 0.0
-        embeddings = decoded.embeddings[keep] if decoded.embeddings is not None else None
+        embeddings = None
+        if decoded.embeddings is not None and self.config.use_embeddings:
+            embeddings = decoded.embeddings[keep]
         offsets = None
         if decoded.offsets is not None:  # input pixels -> frame pixels (a displacement)
             offsets = decoded.offsets[keep].astype(np.float64) / lb.scale
