@@ -28,12 +28,15 @@ MOTA / IDF1 / HOTA / MT / ML / FP / FN / IDS / R1 / mAP go side by side into
     python benchmarks/ablation.py                              # evaluate existing runs only
 
 ``--train`` resumes killed runs (``--resume auto``) and leaves finished ones as they are;
-``--set`` overrides go to every run, so the budget is the same by construction.
+``--set`` overrides go to every run, so the budget is the same by construction. Each row's
+metrics are cached in ``RUN/eval_cache.json`` under the SHA-256 of its ``model.pt`` and the
+row's settings, so adding a table re-evaluates only the new rows (``--no-cache``: all).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import sys
@@ -121,6 +124,18 @@ def reid_scores(weights: Path, device: str) -> dict[str, float]:
     return {"R1": metrics["R1"], "mAP": metrics["mAP"]}
 
 
+def cached(run_dir: Path, key: str, compute, use_cache: bool) -> dict[str, float]:
+    """``compute()``, or its earlier result for the same ``model.pt`` bytes and ``key``."""
+    digest = hashlib.sha256((run_dir / "model.pt").read_bytes()).hexdigest()
+    cache_path = run_dir / "eval_cache.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    entry = f"{digest}|{key}"
+    if not use_cache or entry not in cache:
+        cache[entry] = {k: float(v) for k, v in compute().items()}
+        cache_path.write_text(json.dumps(cache, indent=1))
+    return cache[entry]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", nargs="+", choices=sorted(TITLES), default=["1"],
@@ -138,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="inference device (default cpu)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="re-evaluate every row (default: reuse RUN/eval_cache.json)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
@@ -157,15 +174,18 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, list[tuple[str, dict[str, float]]]] = {t: [] for t in args.tables}
     budgets: set[str] = set()
-    reid_cache: dict[str, dict[str, float]] = {}
+    use_cache = not args.no_cache
     for row in rows:
-        weights = args.runs / row.run / "model.pt"
-        metrics, config = track_held_out_half(weights, args.device, **dict(row.settings))
-        budgets.add(budget_of(config))
+        run_dir = args.runs / row.run
+        weights = run_dir / "model.pt"
+        budgets.add(budget_of(torch.load(weights, map_location="cpu", weights_only=False)
+                              .get("training_config") or {}))
+        metrics = cached(run_dir, f"track {sorted(row.settings)}",
+                         lambda w=weights, r=row: track_held_out_half(
+                             w, args.device, **dict(r.settings))[0], use_cache)
         if row.reid_metrics:
-            if row.run not in reid_cache:
-                reid_cache[row.run] = reid_scores(weights, args.device)
-            metrics = {**metrics, **reid_cache[row.run]}
+            metrics = {**metrics, **cached(run_dir, "reid", lambda w=weights: reid_scores(
+                w, args.device), use_cache)}
         results[row.table].append((row.name, metrics))
         print(f"[Table {row.table}] {row.name}: "
               + ", ".join(f"{k} {format_cell(k, metrics.get(k, float('nan')))}"
