@@ -13,6 +13,8 @@ reid-eval``'s R1 / mAP). Rows:
       FairMOT + UTrack          loss.reid=unsupervised (Eq. 1-8), no occlusion head
       + occ. head, no refinding loss.reid=unsupervised + occlusion head (Eq. 9-14), refind off
       + OccE (OUTrack)          the same model, Algorithm 1 refinding on
+      diagnostic                the UTrack model with its embeddings unused (motion only):
+                                separates its detector from its Re-ID features
     Table 2 (``--tables 2``): unsupervised loss with terms inter / inter+intra (all = UTrack)
     Table 4 (``--tables 4``): placeholder none / zero (mean = UTrack)
 
@@ -29,7 +31,7 @@ MOTA / IDF1 / HOTA / MT / ML / FP / FN / IDS / R1 / mAP go side by side into
 
 ``--train`` resumes killed runs (``--resume auto``) and leaves finished ones as they are;
 ``--set`` overrides go to every run, so the budget is the same by construction. Each row's
-metrics are cached in ``RUN/eval_cache.json`` under the SHA-256 of its ``model.pt`` and the
+metrics are cached in ``RUN/eval_cache.json`` under the SHA-256 of its model weights and the
 row's settings, so adding a table re-evaluates only the new rows (``--no-cache``: all).
 """
 
@@ -96,6 +98,8 @@ ROWS = (
     Row("1", "FairMOT + UTrack + occlusion head, refinding off", "outrack",
         (("refind", False),)),
     Row("1", "FairMOT + UTrack + OccE (OUTrack)", "outrack", (("refind", True),)),
+    Row("1", "diagnostic: the UTrack model tracked by motion only", "utrack",
+        (("use_embeddings", False),), reid_metrics=False),
     Row("2", "L_inter", "terms_inter"),
     Row("2", "L_inter + L_intra", "terms_inter_intra"),
     Row("2", "L_inter + L_intra + L_cycle (UTrack)", "utrack"),
@@ -124,9 +128,20 @@ def reid_scores(weights: Path, device: str) -> dict[str, float]:
     return {"R1": metrics["R1"], "mAP": metrics["mAP"]}
 
 
+def weights_digest(weights: Path) -> str:
+    """SHA-256 of a checkpoint's model tensors (names and values): unchanged when ``--train``
+    rewrites a finished run's ``model.pt`` (whose zip bytes differ from write to write)."""
+    state = torch.load(weights, map_location="cpu", weights_only=False)["model"]
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def cached(run_dir: Path, key: str, compute, use_cache: bool) -> dict[str, float]:
-    """``compute()``, or its earlier result for the same ``model.pt`` bytes and ``key``."""
-    digest = hashlib.sha256((run_dir / "model.pt").read_bytes()).hexdigest()
+    """``compute()``, or its earlier result for the same model weights and ``key``."""
+    digest = weights_digest(run_dir / "model.pt")
     cache_path = run_dir / "eval_cache.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     entry = f"{digest}|{key}"
