@@ -21,12 +21,12 @@ reid-eval``'s R1 / mAP). Rows:
 MOTA / IDF1 / HOTA / MT / ML / FP / FN / IDS / R1 / mAP go side by side into
 ``docs/RESULTS.md`` between ``<!-- ablation:begin/end -->`` markers (the rest is kept).
 
-    # the table in docs/RESULTS.md (2-core CPU, ~85 min with 2 jobs):
-    python benchmarks/ablation.py --train --jobs 2 --threads 1 \\
+    # the tables in docs/RESULTS.md (2-core CPU, 2 jobs: ~1 h 50 min for 6 models + 35 min eval):
+    python benchmarks/ablation.py --tables 1 4 --train --jobs 2 --threads 1 \\
         --set train.epochs=3 --set 'train.lr_steps=[2]'
     # on a GPU, the config's full budget:
     python benchmarks/ablation.py --train --set train.device=cuda
-    python benchmarks/ablation.py --tables 1 2 4 --train ...   # also Tables 2 and 4
+    python benchmarks/ablation.py --tables 2 --train ...       # Table 2 (not yet run)
     python benchmarks/ablation.py                              # evaluate existing runs only
 
 ``--train`` resumes killed runs (``--resume auto``) and leaves finished ones as they are;
