@@ -41,7 +41,6 @@ and so are the input checks, the timestamp handling (module docstring of
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -49,7 +48,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from utrack_ros.tracking.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
-from utrack_ros.tracking.refind import refind_lost_tracks
 from utrack_ros.tracking.tracker import (
     ConfigDictMixin,
     Track,
@@ -57,7 +55,11 @@ from utrack_ros.tracking.tracker import (
     _numeric,
     check_boxes_scores,
     check_centers,
+    check_frame_rate,
+    is_output_box,
     nominal_time_step,
+    predict_tracks,
+    refind_lost,
     validate_config_fields,
 )
 
@@ -261,12 +263,8 @@ class CenterTrackTracker:
             raise ValueError(
                 f"config must be a CenterTrackConfig or a dict, got {type(config).__name__}"
             )
-        if isinstance(frame_rate, bool) or not isinstance(frame_rate, int | float | np.number):
-            raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
-        if not (math.isfinite(frame_rate) and frame_rate > 0):
-            raise ValueError(f"frame_rate must be a positive finite number, got {frame_rate!r}")
         self.config = config
-        self.frame_rate = float(frame_rate)
+        self.frame_rate = check_frame_rate(frame_rate)
         self.max_time_lost = int(self.frame_rate / 30.0 * config.max_age)
         self.kalman = KalmanFilterXYAH(config.std_weight_position, config.std_weight_velocity)
         self.reset()
@@ -327,7 +325,7 @@ class CenterTrackTracker:
             track.frames_since_detection += steps
             track.refound = False
         prev_boxes = np.array([t.box for t in previous]).reshape(-1, 4)
-        self._predict(previous, dt)
+        predict_tracks(self.kalman, previous, dt)  # only lost tracks' are used
 
         # Step 2: CenterTrack's greedy association on the predicted offsets.
         matches, u_det, u_track = greedy_match(
@@ -347,7 +345,7 @@ class CenterTrackTracker:
         # Step 5 (lines 16-26): lost tracks: refind from occlusion centres (w unchanged),
         # else w <- w + steps and the track moves to its Kalman prediction.
         unmatched = [previous[i] for i in u_track]
-        refound = self._refind(unmatched, boxes[matches[:, 0]], centers)
+        refound = refind_lost(self.config, unmatched, boxes[matches[:, 0]], centers)
         for track in unmatched:
             if track in refound:
                 box, kernel = refound[track]
@@ -368,19 +366,6 @@ class CenterTrackTracker:
         return self._outputs(shown)
 
     # ------------------------------------------------------------------ steps
-
-    def _predict(self, tracks: list[_CTrack], dt: float) -> None:
-        """Kalman prediction of every track (only lost tracks' predictions are used)."""
-        if not tracks:
-            return
-        means = np.array([t.mean for t in tracks])
-        covs = np.array([t.covariance for t in tracks])
-        for i, t in enumerate(tracks):
-            if t.state != _TRACKED:  # FairMOT / OUTracker: a lost track's height stays
-                means[i, 7] = 0.0
-        means, covs = self.kalman.multi_predict(means, covs, dt)
-        for t, m, c in zip(tracks, means, covs, strict=True):
-            t.mean, t.covariance = m, c
 
     def _update_tracks(
         self, tracks: list[_CTrack], boxes: np.ndarray, scores: np.ndarray, detected: bool
@@ -404,26 +389,12 @@ class CenterTrackTracker:
                 track.frames_lost = 0
                 track.frames_since_detection = 0
 
-    def _refind(
-        self, lost: list[_CTrack], occluders: np.ndarray, centers: np.ndarray | None
-    ) -> dict[_CTrack, tuple[np.ndarray, float]]:
-        cfg = self.config
-        if not cfg.refind or centers is None or len(centers) == 0 or len(occluders) == 0:
-            return {}
-        candidates = [t for t in lost if t.frames_lost < cfg.refind_window]
-        if not candidates:
-            return {}
-        preds = xyah_to_xyxy(np.array([t.mean[:4] for t in candidates]))
-        found = refind_lost_tracks(preds, occluders, centers, cfg.refind_threshold)
-        return {candidates[i]: (box, score) for i, box, score in found}
-
     def _outputs(self, shown: list[_CTrack]) -> list[Track]:
         cfg = self.config
         out: list[Track] = []
         for t in shown:
             box = t.box
-            w, h = box[2] - box[0], box[3] - box[1]
-            if w * h < cfg.min_box_area or w > cfg.max_aspect_ratio * h:
+            if not is_output_box(box, cfg):
                 continue
             if t.track_id == 0:
                 t.track_id = self._next_id

@@ -292,12 +292,8 @@ class OUTracker:
             config = TrackerConfig.from_dict(config)
         elif not isinstance(config, TrackerConfig):
             raise ValueError(f"config must be a TrackerConfig or a dict, got {type(config)}")
-        if isinstance(frame_rate, bool) or not isinstance(frame_rate, int | float | np.number):
-            raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
-        if not (math.isfinite(frame_rate) and frame_rate > 0):
-            raise ValueError(f"frame_rate must be a positive finite number, got {frame_rate!r}")
         self.config = config
-        self.frame_rate = float(frame_rate)
+        self.frame_rate = check_frame_rate(frame_rate)
         self.max_time_lost = int(self.frame_rate / 30.0 * config.track_buffer)
         self.kalman = KalmanFilterXYAH(config.std_weight_position, config.std_weight_velocity)
         self.reset()
@@ -356,7 +352,7 @@ class OUTracker:
         unconfirmed = [t for t in self.tracked_stracks if not t.is_activated]
         tracked = [t for t in self.tracked_stracks if t.is_activated]
         pool = tracked + self.lost_stracks
-        self._predict(pool + unconfirmed, dt)
+        predict_tracks(self.kalman, pool + unconfirmed, dt)
         matched_det: list[int] = []  # detections assigned to an existing track
 
         # Step 2a: appearance + motion (or IoU in motion-only mode) vs tracked + lost.
@@ -396,7 +392,7 @@ class OUTracker:
                 self._start_track(boxes[idet], scores[idet], _row(embeddings, idet), first_frame)
 
         # Step 5: lost tracklets: refind from occlusion centres, else w <- w + 1.
-        refound = self._refind(unmatched, boxes[matched_det], centers)
+        refound = refind_lost(self.config, unmatched, boxes[matched_det], centers)
         for track in unmatched:
             if track in refound:
                 box, kernel = refound[track]
@@ -415,18 +411,6 @@ class OUTracker:
         return self._outputs()
 
     # ------------------------------------------------------------------ steps
-
-    def _predict(self, tracks: list[_STrack], dt: float) -> None:
-        if not tracks:
-            return
-        means = np.array([t.mean for t in tracks])
-        covs = np.array([t.covariance for t in tracks])
-        for i, t in enumerate(tracks):
-            if t.state != _TRACKED:  # FairMOT: a lost track's height stops changing
-                means[i, 7] = 0.0
-        means, covs = self.kalman.multi_predict(means, covs, dt)
-        for t, m, c in zip(tracks, means, covs, strict=True):
-            t.mean, t.covariance = m, c
 
     def _first_association_cost(
         self, pool: list[_STrack], boxes: np.ndarray, embeddings: np.ndarray | None
@@ -489,26 +473,6 @@ class OUTracker:
         track.updated = True
         self.tracked_stracks.append(track)
 
-    def _refind(
-        self, lost: list[_STrack], occluders: np.ndarray, centers: np.ndarray | None
-    ) -> dict[_STrack, tuple[np.ndarray, float]]:
-        """Step 5 (lines 16-23): recovered box and kernel score of each refound track.
-
-        Candidates are tracks with ``w < refind_window``; occluders are the detections
-        assigned to a track this frame; each occlusion centre refinds one track at most,
-        best kernel score first.
-        """
-        cfg = self.config
-        if not cfg.refind or centers is None or len(centers) == 0 or len(occluders) == 0:
-            return {}
-        candidates = [t for t in lost if t.frames_lost < cfg.refind_window]
-        if not candidates:
-            return {}
-        found = refind_lost_tracks(
-            self._boxes(candidates), occluders, centers, cfg.refind_threshold
-        )
-        return {candidates[i]: (box, score) for i, box, score in found}
-
     def _refound_track(self, track: _STrack, box: np.ndarray, kernel_score: float) -> None:
         """Lines 21-23: output the recovered box and feed it back; ``w`` unchanged."""
         track.mean, track.covariance = self.kalman.update(
@@ -548,8 +512,7 @@ class OUTracker:
         kalman_boxes = self._boxes(shown)
         for t, kalman_box in zip(shown, kalman_boxes, strict=True):
             box = t.out_box if t.out_box is not None else kalman_box
-            w, h = box[2] - box[0], box[3] - box[1]
-            if w * h < cfg.min_box_area or w > cfg.max_aspect_ratio * h:
+            if not is_output_box(box, cfg):
                 continue
             if t.track_id == 0:
                 t.track_id = self._next_id
@@ -617,6 +580,58 @@ class OUTracker:
             boxes, scores = boxes[valid], scores[valid]
             embeddings = None if embeddings is None else embeddings[valid]
         return boxes, scores, embeddings, check_centers(centers)
+
+
+def check_frame_rate(frame_rate: Any) -> float:
+    """A tracker's nominal frame rate (Hz) as a float, or a ``ValueError``."""
+    if isinstance(frame_rate, bool) or not isinstance(frame_rate, int | float | np.number):
+        raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
+    if not (math.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate must be a positive finite number, got {frame_rate!r}")
+    return float(frame_rate)
+
+
+def predict_tracks(kalman: KalmanFilterXYAH, tracks: list, dt: float) -> None:
+    """Kalman prediction of every track (``.mean``, ``.covariance``, ``.state``) over ``dt``
+    nominal frames, in place; a track not in the tracked state keeps its height (FairMOT
+    zeroes its height velocity first)."""
+    if not tracks:
+        return
+    means = np.array([t.mean for t in tracks])
+    covs = np.array([t.covariance for t in tracks])
+    for i, t in enumerate(tracks):
+        if t.state != _TRACKED:
+            means[i, 7] = 0.0
+    means, covs = kalman.multi_predict(means, covs, dt)
+    for t, m, c in zip(tracks, means, covs, strict=True):
+        t.mean, t.covariance = m, c
+
+
+def refind_lost(config: Any, lost: list, occluders: np.ndarray,
+                centers: np.ndarray | None) -> dict:
+    """Algorithm 1 Step 5 (lines 16-23): ``{track: (recovered box, kernel score)}``.
+
+    Candidates are the ``lost`` tracks with ``w = frames_lost < config.refind_window``, at
+    their Kalman-predicted boxes; occluders are the detections assigned to a track this
+    frame; each occlusion centre refinds one track at most, best kernel score first
+    (:func:`~utrack_ros.tracking.refind.refind_lost_tracks`). Nothing when
+    ``config.refind`` is off or there are no centres or occluders.
+    """
+    if not config.refind or centers is None or len(centers) == 0 or len(occluders) == 0:
+        return {}
+    candidates = [t for t in lost if t.frames_lost < config.refind_window]
+    if not candidates:
+        return {}
+    predicted = xyah_to_xyxy(np.array([t.mean[:4] for t in candidates]))
+    found = refind_lost_tracks(predicted, occluders, centers, config.refind_threshold)
+    return {candidates[i]: (box, score) for i, box, score in found}
+
+
+def is_output_box(box_xyxy: np.ndarray, config: Any) -> bool:
+    """FairMOT's output filter: area at least ``config.min_box_area`` and ``w / h`` at most
+    ``config.max_aspect_ratio`` (the track is still tracked when its box is not output)."""
+    w, h = box_xyxy[2] - box_xyxy[0], box_xyxy[3] - box_xyxy[1]
+    return not (w * h < config.min_box_area or w > config.max_aspect_ratio * h)
 
 
 def nominal_time_step(
