@@ -41,6 +41,36 @@ TRAIN_SCRIPT = ROOT / "utrack_ros" / "training" / "train.py"
 CONFIGS = ROOT / "utrack_ros" / "training" / "configs"
 
 
+def add_table_arguments(parser: Any, runs_default: Path) -> None:
+    """The options every trained-model table script takes (``--train``, ``--set``,
+    ``--runs``, ``--jobs``, ``--threads``, ``--device``, ``--output``, ``--json``)."""
+    parser.add_argument("--train", action="store_true", help="train (or resume) the runs")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="training override for every run")
+    parser.add_argument("--runs", type=Path, default=runs_default,
+                        help=f"runs folder (default {runs_default.relative_to(ROOT)})")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings run at once (default 1; 2 on a 2-core CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for each training and for inference "
+                        "(default: torch's)")
+    parser.add_argument("--device", default="cpu", help="inference device (default cpu)")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "RESULTS.md")
+    parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+
+
+def parse_table_arguments(parser: Any, argv: list[str] | None) -> Any:
+    """Parse, check ``--jobs`` and apply ``--threads`` to this process's torch."""
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
+
+
 def train_command(config: Path, out_dir: Path, overrides: list[str]) -> list[str]:
     """The ``train.py`` command line of one run (``--resume auto``: a killed run continues,
     a finished one only rewrites its ``model.pt``)."""

@@ -51,9 +51,11 @@ import torch
 from _common import (
     CONFIGS,
     ROOT,
+    add_table_arguments,
     budget_of,
     format_cell,
     markdown_table,
+    parse_table_arguments,
     run_trainings,
     track_held_out_half,
     train_command,
@@ -155,26 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", nargs="+", choices=sorted(TITLES), default=["1"],
                         help="which tables (default: 1, which also gives Table 5's upper half)")
-    parser.add_argument("--train", action="store_true", help="train (or resume) the runs")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="training override for every run")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "ablation",
-                        help="runs folder (default runs/ablation)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="trainings run at once (default 1; 2 on a 2-core CPU)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads for each training and for inference "
-                        "(default: torch's)")
-    parser.add_argument("--device", default="cpu", help="inference device (default cpu)")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "RESULTS.md")
-    parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    add_table_arguments(parser, ROOT / "runs" / "ablation")
     parser.add_argument("--no-cache", action="store_true",
                         help="re-evaluate every row (default: reuse RUN/eval_cache.json)")
-    args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    args = parse_table_arguments(parser, argv)
 
     rows = [row for row in ROWS if row.table in args.tables]
     needed = list(dict.fromkeys(row.run for row in rows))

@@ -31,16 +31,15 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
-
-import torch
 
 from _common import (
     CONFIGS,
     ROOT,
+    add_table_arguments,
     budget_of,
     format_cell,
     markdown_table,
+    parse_table_arguments,
     run_trainings,
     track_held_out_half,
     train_command,
@@ -54,21 +53,8 @@ COLUMNS = ("MOTA", "IDF1", "HOTA", "MT", "ML", "FP", "FN", "IDS")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", action="store_true", help="train (or resume) both models")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="training override for both runs")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs", help="runs folder")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="trainings run at once (default 1; 2 on a 2-core CPU)")
-    parser.add_argument("--device", default="cpu", help="inference device (default cpu)")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "RESULTS.md")
-    parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads for each training and for inference "
-                        "(default: torch's)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    add_table_arguments(parser, ROOT / "runs")
+    args = parse_table_arguments(parser, argv)
 
     runs = {True: args.runs / "table5_ct_occ", False: args.runs / "table5_ct_noocc"}
     if args.train:
